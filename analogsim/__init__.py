@@ -1,0 +1,17 @@
+"""analogsim: simulated analog in-memory computing chips and forward-only on-chip learning.
+
+>>> import analogsim as asim
+>>> chip = asim.Chip(device=asim.devices.PCM(), seed=0)
+>>> tile = chip.tile("fc1", rows=784, cols=256)
+"""
+
+from __future__ import annotations
+
+from analogsim import devices, errors, kernels
+from analogsim.chip import Chip
+from analogsim.periphery import Periphery
+from analogsim.tile import Tile
+
+__version__ = "0.1.0"
+
+__all__ = ["Chip", "Periphery", "Tile", "__version__", "devices", "errors", "kernels"]

@@ -1,0 +1,73 @@
+"""Kernels: free functions with preallocated outputs, one module per operation.
+
+Each operation has a NumPy reference and a compiled version; :func:`get_kernels` is the one
+dispatch point that picks an implementation set by name ("numba" for the CPU default,
+"numpy" for the references; "cuda" is added by the GPU backend). Nothing here touches a GPU
+or sets threads at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analogsim._validation import check_choice
+
+KERNEL_SETS = ("numba", "numpy")
+
+
+@dataclass(frozen=True)
+class KernelSet:
+    """The implementations a tile calls, by operation."""
+
+    name: str
+    effective_weights: Any
+    program: Any
+    epilogue: Any
+    apply_fast: Any
+    pulse_trains: Any
+    apply_exact: Any
+    xp: Any = np
+
+
+def get_kernels(name: str = "numba") -> KernelSet:
+    """The kernel set called ``name`` ("numba" or "numpy")."""
+    check_choice("get_kernels", "name", name, KERNEL_SETS)
+    from analogsim.kernels import drift, mvm, program, pulsed_update
+
+    if name == "numba":
+        return KernelSet(
+            name="numba",
+            effective_weights=drift.effective_weights_numba,
+            program=program.program_numba,
+            epilogue=mvm.epilogue_numba,
+            apply_fast=pulsed_update.apply_fast_numba,
+            pulse_trains=pulsed_update.pulse_trains_numba,
+            apply_exact=pulsed_update.apply_exact_numba,
+        )
+    from analogsim.kernels import pulsed_update_numpy
+
+    return KernelSet(
+        name="numpy",
+        effective_weights=drift.effective_weights_numpy,
+        program=program.program_numpy,
+        epilogue=mvm.epilogue_numpy,
+        apply_fast=pulsed_update_numpy.apply_fast_numpy,
+        pulse_trains=pulsed_update_numpy.pulse_trains_numpy,
+        apply_exact=pulsed_update_numpy.apply_exact_numpy,
+    )
+
+
+def get_xp(array: Any) -> Any:
+    """The array module of ``array``: CuPy for CuPy arrays, NumPy otherwise."""
+    module = type(array).__module__
+    if module.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+__all__ = ["KERNEL_SETS", "KernelSet", "get_kernels", "get_xp"]

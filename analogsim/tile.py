@@ -1,0 +1,264 @@
+"""A crossbar tile: ``rows x cols`` weights stored as device conductances on one chip.
+
+Rows are the inputs (word lines), columns the outputs: ``forward(x)`` maps (batch, rows) to
+(batch, cols). A weight is ``w = weight_scale * sum_p sign_p G_p / g_max``: one bidirectional
+element (P = 1) or a differential pair G+ - G- (P = 2, PCM), times a digital output scale.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analogsim._arrays import as_batch, as_matrix
+from analogsim._tile_parameters import TileArrays
+from analogsim._validation import check_choice, check_range
+from analogsim.devices import DeviceModel
+from analogsim.kernels.counter_rng import draw_key, normal_array
+from analogsim.kernels.mvm import quantize_inputs
+from analogsim.kernels.physics import UpdateRule
+from analogsim.kernels.pulsed_update import pulse_count_means
+from analogsim.periphery import SAMPLERS, Periphery
+
+if TYPE_CHECKING:
+    from analogsim.chip import Chip
+
+RngLike = np.random.Generator | int | None
+
+
+class Tile:
+    """One crossbar array of a :class:`~analogsim.chip.Chip`; made by ``chip.tile(...)``."""
+
+    def __init__(self, chip: Chip, name: str, rows: int, cols: int, device: DeviceModel,
+                 periphery: Periphery, arrays: TileArrays, weight_scale: float = 1.0,
+                 drift_reference: float = 0.0) -> None:
+        self._chip = chip
+        self.name = name
+        self.rows = rows
+        self.cols = cols
+        self.device = device
+        self.periphery = periphery
+        self.arrays = arrays
+        self.weight_scale = float(weight_scale)
+        self.drift_reference = float(drift_reference)
+        self._physics = device.physics()
+        self._params = self._physics.pack()
+        self._signs = np.array([1.0, -1.0][: device.devices_per_weight])
+        self._cache_time: float | None = None
+        self._weight = np.empty((rows, cols), dtype=np.float32)
+        self._variance: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ public operations
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols): inputs by outputs."""
+        return self.rows, self.cols
+
+    def forward(self, x: object, *, rng: RngLike = None) -> np.ndarray:
+        """The noisy analog MVM through the periphery.
+
+        Parameters
+        ----------
+        x : array of shape (batch, rows) or (rows,)
+            Inputs, any scale (noise management rescales each row).
+        rng : numpy Generator, int seed or None
+            Source of this read's noise; None uses the chip's own stream.
+
+        Returns
+        -------
+        float32 array of shape (batch, cols) (or (cols,) for 1-D input).
+        """
+        inputs, was_vector = as_batch(x, self.rows, "Tile.forward", "x")
+        out = self._analog_matmul(inputs, transposed=False, rng=rng)
+        return out[0] if was_vector else out
+
+    def backward(self, d: object, *, rng: RngLike = None) -> np.ndarray:
+        """The transposed read ``d W^T`` through the same periphery (analog backprop only).
+
+        Forward-only learners never call this. ``d``: (batch, cols) -> (batch, rows).
+        """
+        errors, was_vector = as_batch(d, self.cols, "Tile.backward", "d")
+        out = self._analog_matmul(errors, transposed=True, rng=rng)
+        return out[0] if was_vector else out
+
+    def update(self, x: object, d: object, lr: float, *, rng: RngLike = None,
+               sampler: str | None = None) -> None:
+        """Apply ``W <- W - lr x^T d`` as device pulses (or exactly, on the ideal device).
+
+        Parameters
+        ----------
+        x : (batch, rows) inputs; d : (batch, cols) errors (1-D: one sample).
+        lr : float, >= 0
+            Learning rate in weight units.
+        sampler : "fast" or "exact", optional
+            Defaults to the periphery's ``sampler`` (see :mod:`analogsim.kernels.pulsed_update`).
+        """
+        inputs, _ = as_batch(x, self.rows, "Tile.update", "x")
+        errors, _ = as_batch(d, self.cols, "Tile.update", "d")
+        if errors.shape[0] != inputs.shape[0]:
+            raise ValueError(f"Tile.update: 'x' and 'd' must have the same batch size; got "
+                             f"{inputs.shape[0]} and {errors.shape[0]}.")
+        check_range("Tile.update", "lr", lr, 0.0, None)
+        sampler = self.periphery.sampler if sampler is None else sampler
+        check_choice("Tile.update", "sampler", sampler, SAMPLERS)
+        if lr == 0.0:
+            return
+        arrays, kernels, now = self.arrays, self._chip.kernels, self._chip.time
+        if self.device.update_rule == UpdateRule.CONTINUOUS:
+            delta = (inputs.T @ errors) * np.float32(lr * self.device.g_max / self.weight_scale)
+            arrays.conductance[0] -= delta
+            arrays.written_at[0] = now
+        elif sampler == "fast":
+            pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
+            up, down = pulse_count_means(inputs, errors, pulses_per_unit)
+            kernels.apply_fast(up, down, *self._state_arrays(), now, self._params,
+                               self._key(rng))
+        else:
+            self._update_exact(inputs, errors, lr, rng)
+        self._cache_time = None
+
+    def program(self, weights: object, *, weight_scale: float | None = None,
+                fill: float = 0.8, rng: RngLike = None) -> None:
+        """Write target weights with programming error (ex-situ deployment).
+
+        Parameters
+        ----------
+        weights : (rows, cols) array
+        weight_scale : float, optional
+            Digital output scale (> 0). By default ``max|W|`` is mapped to ``fill`` of the
+            device's symmetric range, so the largest weight uses that fraction of it.
+        fill : float in (0, 1]
+            Fraction of the range the largest weight occupies when ``weight_scale`` is None.
+        """
+        target = as_matrix(weights, self.shape, "Tile.program", "weights")
+        check_range("Tile.program", "fill", fill, 0.0, 1.0, closed="right")
+        if weight_scale is None:
+            largest = float(np.max(np.abs(target)))
+            weight_scale = largest / (fill * self._symmetric_range()) if largest > 0 else 1.0
+        check_range("Tile.program", "weight_scale", weight_scale, 0.0, None, closed="neither")
+        self.weight_scale = float(weight_scale)
+        normalised = target * np.float32(self.device.g_max / self.weight_scale)
+        if self.device.devices_per_weight == 1:
+            targets = normalised[None]
+        else:
+            targets = np.stack([np.maximum(normalised, 0.0), np.maximum(-normalised, 0.0)])
+        targets = np.ascontiguousarray(targets, dtype=np.float32)
+        self._chip.kernels.program(targets, self.arrays.conductance, self.arrays.written_at,
+                                   self.arrays.stuck, self.arrays.bound_low,
+                                   self.arrays.bound_high, self._chip.time, self._params,
+                                   self._key(rng))
+        self._cache_time = None
+        if self.periphery.drift_compensation:
+            self.calibrate_drift()
+
+    def read(self, *, rng: RngLike = None) -> np.ndarray:
+        """What a digital read-out of the array sees: the weights now, with read noise.
+
+        Returns a (rows, cols) float32 array in weight units (drift included, no compensation).
+        """
+        weight, variance = self._effective()
+        observed = weight.astype(np.float64)
+        if variance is not None:
+            counters = np.arange(weight.size, dtype=np.uint64).reshape(weight.shape)
+            observed += np.sqrt(variance) * normal_array(self._key(rng), counters)
+        return (observed * self.weight_scale).astype(np.float32)
+
+    def calibrate_drift(self) -> None:
+        """Record the reference for global drift compensation (the array's response now).
+
+        The reference is the summed magnitude of the response to an all-ones input, computed
+        from the noiseless state (as averaging many reads would give).
+        """
+        weight, _ = self._effective()
+        self.drift_reference = float(np.abs(weight.sum(axis=0)).sum())
+
+    def drift_compensation_factor(self) -> float:
+        """The factor global drift compensation applies to outputs now (1 when off)."""
+        if not self.periphery.drift_compensation or self.drift_reference <= 0.0:
+            return 1.0
+        weight, _ = self._effective()
+        current = float(np.abs(weight.sum(axis=0)).sum())
+        return self.drift_reference / current if current > 0.0 else 1.0
+
+    def __repr__(self) -> str:
+        return (f"Tile({self.name!r}, rows={self.rows}, cols={self.cols}, "
+                f"device={type(self.device).__name__}, weight_scale={self.weight_scale:.4g})")
+
+    # ------------------------------------------------------------------ internals
+    def _analog_matmul(self, inputs: np.ndarray, transposed: bool, rng: RngLike) -> np.ndarray:
+        periphery = self.periphery
+        x_q, input_scale = quantize_inputs(inputs, periphery.dac_step, periphery.dac_range,
+                                           periphery.noise_management)
+        weight, variance = self._effective()
+        if transposed:
+            weight = weight.T
+            variance = None if variance is None else variance.T
+            gain, offset = self.arrays.adc_gain_rows, self.arrays.adc_offset_rows
+        else:
+            gain, offset = self.arrays.adc_gain, self.arrays.adc_offset
+        y = x_q @ weight
+        noise_variance = None
+        if variance is not None and periphery.read_noise:
+            noise_variance = (x_q * x_q) @ variance
+        scale = self.weight_scale * self.drift_compensation_factor()
+        adc_range = periphery.adc_range if periphery.adc_bits is not None else np.inf
+        self._chip.kernels.epilogue(y, noise_variance, input_scale, gain, offset,
+                                    float(periphery.out_noise), float(periphery.adc_step),
+                                    float(adc_range), float(scale), self._key(rng), y)
+        return y
+
+    def _effective(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cached (weight in g_max units, read-noise variance or None) at the chip's time."""
+        now = self._chip.time
+        if self._cache_time != now:
+            arrays = self.arrays
+            variance = np.empty_like(self._weight)
+            self._chip.kernels.effective_weights(arrays.conductance, arrays.written_at,
+                                                 arrays.drift_xi, arrays.stuck, self._signs,
+                                                 now, self._params, self._weight, variance)
+            self._variance = variance if np.any(variance > 0.0) else None
+            self._cache_time = now
+        return self._weight, self._variance
+
+    def _state_arrays(self) -> tuple[np.ndarray, ...]:
+        a = self.arrays
+        return (a.conductance, a.written_at, a.drift_xi, a.stuck, a.step_up, a.step_down,
+                a.bound_low, a.bound_high)
+
+    def _key(self, rng: RngLike) -> np.uint64:
+        return np.uint64(draw_key(self._chip.runtime_rng(rng)))
+
+    def _symmetric_range(self) -> float:
+        """Largest |weight| (g_max units) representable in both signs, nominally."""
+        device = self.device
+        if device.update_rule == UpdateRule.CONTINUOUS:
+            return 1.0
+        if device.devices_per_weight == 2:
+            return device.w_max
+        return min(device.w_max, -device.w_min)
+
+    def _update_exact(self, inputs: np.ndarray, errors: np.ndarray, lr: float,
+                      rng: RngLike) -> None:
+        periphery, kernels = self.periphery, self._chip.kernels
+        length = periphery.pulse_length
+        pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
+        slot = np.sqrt(pulses_per_unit / length)
+        x_abs, d_abs = np.abs(inputs).astype(np.float64), np.abs(errors).astype(np.float64)
+        balance = np.ones((inputs.shape[0], 1))
+        if periphery.update_management:
+            x_max = x_abs.max(axis=1, keepdims=True)
+            d_max = d_abs.max(axis=1, keepdims=True)
+            ok = (x_max > 0) & (d_max > 0)
+            balance = np.where(ok, np.sqrt(np.where(ok, d_max, 1.0) / np.where(ok, x_max, 1.0)),
+                               1.0)
+        prob_x = np.minimum(slot * x_abs * balance, 1.0)
+        prob_d = np.minimum(slot * d_abs / balance, 1.0)
+        key = self._key(rng)
+        x_bits = np.empty(inputs.shape, dtype=np.uint64)
+        d_bits = np.empty(errors.shape, dtype=np.uint64)
+        kernels.pulse_trains(prob_x, length, key, x_bits)
+        kernels.pulse_trains(prob_d, length, key ^ np.uint64(0x5DEECE66D), d_bits)
+        kernels.apply_exact(x_bits, np.sign(inputs).astype(np.int8), d_bits,
+                            np.sign(errors).astype(np.int8), *self._state_arrays(),
+                            self._chip.time, self._params, key)
