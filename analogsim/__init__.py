@@ -7,11 +7,23 @@
 
 from __future__ import annotations
 
-from analogsim import devices, errors, kernels
+from analogsim import datasets, devices, errors, kernels, learners
 from analogsim.chip import Chip
+from analogsim.network import Network
 from analogsim.periphery import Periphery
 from analogsim.tile import Tile
 
 __version__ = "0.1.0"
 
-__all__ = ["Chip", "Periphery", "Tile", "__version__", "devices", "errors", "kernels"]
+__all__ = [
+    "Chip",
+    "Network",
+    "Periphery",
+    "Tile",
+    "__version__",
+    "datasets",
+    "devices",
+    "errors",
+    "kernels",
+    "learners",
+]
