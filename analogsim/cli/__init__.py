@@ -1,0 +1,1 @@
+"""The ``analogsim`` command line: one module per subcommand."""
