@@ -4,9 +4,11 @@ Given the plain matmul ``y = x_q W`` and, with read noise, the variance matmul
 ``v = x_q^2 sigma^2`` (the exact per-device read-noise trick of DESIGN.md section 3), each
 output element becomes::
 
-    out = Q_adc(gain_i (y + sqrt(v) n1 + out_noise n2) + offset_i) * input_scale_b * scale
+    out = Q_adc(gain_i (y + sqrt(v + out_noise^2) n) + offset_i) * input_scale_b * scale
 
-with ``n1 = normal(key, 2 e)``, ``n2 = normal(key, 2 e + 1)`` for element ``e = b C + i`` and
+with ``n = normal(key, e)`` for element ``e = b C + i`` (read noise and output noise are
+independent Gaussians, so one normal of their summed variance is exact in distribution and
+halves the random numbers) and
 ``Q_adc`` rounding to ``adc_step`` and clipping to ``[-adc_range, adc_range]`` (no ADC when
 ``adc_step == 0``). ``out`` may be ``y`` itself.
 """
@@ -29,12 +31,12 @@ def epilogue_numpy(y, variance, input_scale, gain, offset, out_noise, adc_step, 
     """NumPy reference. y, variance, out: (B, C); input_scale: (B,); gain, offset: (C,)."""
     batch, cols = y.shape
     value = y.astype(np.float64)
-    counters = np.arange(batch * cols, dtype=np.uint64).reshape(batch, cols) * np.uint64(2)
+    noise_variance = np.full(value.shape, out_noise * out_noise)
     if variance is not None:
-        noise_std = np.sqrt(np.maximum(variance.astype(np.float64), 0.0))
-        value = value + noise_std * normal_array(key, counters)
-    if out_noise > 0.0:
-        value = value + out_noise * normal_array(key, counters + np.uint64(1))
+        noise_variance += np.maximum(variance.astype(np.float64), 0.0)
+    if variance is not None or out_noise > 0.0:
+        counters = np.arange(batch * cols, dtype=np.uint64).reshape(batch, cols)
+        value = value + np.sqrt(noise_variance) * normal_array(key, counters)
     value = gain * value + offset
     if adc_step > 0.0:
         value = np.clip(np.floor(value / adc_step + 0.5) * adc_step, -adc_range, adc_range)
@@ -46,15 +48,16 @@ def epilogue_numba(y, variance, input_scale, gain, offset, out_noise, adc_step, 
                    scale, key, out):
     """Numba version of :func:`epilogue_numpy` (``variance`` may be None)."""
     batch, cols = y.shape
+    out_variance = out_noise * out_noise
     for b in numba.prange(batch):
         row_scale = input_scale[b] * scale
         for i in range(cols):
-            index = np.uint64(b * cols + i) * np.uint64(2)
             value = np.float64(y[b, i])
+            noise_variance = out_variance
             if variance is not None:
-                value += math.sqrt(max(np.float64(variance[b, i]), 0.0)) * _normal(key, index)
-            if out_noise > 0.0:
-                value += out_noise * _normal(key, index + np.uint64(1))
+                noise_variance += max(np.float64(variance[b, i]), 0.0)
+            if noise_variance > 0.0:
+                value += math.sqrt(noise_variance) * _normal(key, np.uint64(b * cols + i))
             value = gain[i] * value + offset[i]
             if adc_step > 0.0:
                 value = min(max(math.floor(value / adc_step + 0.5) * adc_step, -adc_range),
