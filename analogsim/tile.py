@@ -259,6 +259,8 @@ class Tile:
         d_bits = np.empty(errors.shape, dtype=np.uint64)
         kernels.pulse_trains(prob_x, length, key, x_bits)
         kernels.pulse_trains(prob_d, length, key ^ np.uint64(0x5DEECE66D), d_bits)
+        # The update's own noise gets a third derived key: sharing the x trains' key would
+        # correlate a device's cycle noise with whether its input slot fired.
         kernels.apply_exact(x_bits, np.sign(inputs).astype(np.int8), d_bits,
                             np.sign(errors).astype(np.int8), *self._state_arrays(),
-                            self._chip.time, self._params, key)
+                            self._chip.time, self._params, key ^ np.uint64(0x2545F4914F6CDD1D))

@@ -76,7 +76,7 @@ class DeviceModel:
                              0.0, 1.0, closed="right")
     dw_min_dtod: float = physical(0.0, "relative", "device-to-device spread of the step",
                                   0.0, 1.0)
-    dw_min_std: float = physical(0.0, "multiples of dw_min",
+    dw_min_std: float = physical(0.0, "relative to the step",
                                  "cycle-to-cycle noise (std) of one pulse", 0.0, 100.0)
     up_down: float = physical(0.0, "relative", "mean up/down step imbalance", -0.99, 0.99)
     up_down_dtod: float = physical(0.0, "relative", "device-to-device spread of up_down",

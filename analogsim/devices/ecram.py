@@ -16,7 +16,7 @@ class ECRAM(DeviceModel):
     device-to-device spread. Values are the fit to the metal-oxide ECRAM of Kim et al., IEDM
     2019, as used by aihwkit's ``EcRamMOPresetDevice``: ``dw_min = 2.82e-4``, bounds
     1.1714 / -0.8286, ``gamma_up = 0.4152``, ``gamma_down = 0.7342``, 10 % step spread, 5 %
-    bound spread, cycle-to-cycle step noise 2 dw_min.
+    bound spread, cycle-to-cycle noise 2 times the step.
 
     Programming error (1 % of g_max), read noise (0.5 % of g_max) and retention drift
     (``drift_nu = 0.005``) are assumed small values, not a fit.
@@ -36,7 +36,7 @@ class ECRAM(DeviceModel):
                              "mean conductance step of one pulse", 0.0, 1.0, closed="right")
     dw_min_dtod: float = physical(0.1, "relative", "device-to-device spread of the step",
                                   0.0, 1.0)
-    dw_min_std: float = physical(2.0, "multiples of dw_min",
+    dw_min_std: float = physical(2.0, "relative to the step",
                                  "cycle-to-cycle noise (std) of one pulse", 0.0, 100.0)
     up_down_dtod: float = physical(0.01, "relative", "device-to-device spread of up_down",
                                    0.0, 1.0)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from analogsim.devices._base import DeviceModel
+from analogsim.errors import ParameterError
 from analogsim.kernels.physics import UpdateRule
 
 
@@ -20,3 +21,13 @@ class Ideal(DeviceModel):
     """
 
     update_rule: ClassVar[UpdateRule] = UpdateRule.CONTINUOUS
+
+    def _check_extra(self) -> None:
+        # Stuck devices and drift need the pulsed update's bookkeeping, which the exact
+        # continuous update skips; an "ideal" device with them would be neither.
+        for name in ("stuck_at_gmin", "stuck_at_gmax", "drift_nu", "drift_nu_dtod"):
+            value = getattr(self, name)
+            if value != 0.0:
+                raise ParameterError(f"The '{name}' parameter of Ideal must be 0 (the ideal "
+                                     f"device has no faults and no drift). Got {value!r} "
+                                     f"instead; use ReRAM, ECRAM or PCM for these effects.")

@@ -61,7 +61,7 @@ class PCM(DeviceModel):
                              0.0, 1.0, closed="right")
     dw_min_dtod: float = physical(0.3, "relative", "device-to-device spread of the step",
                                   0.0, 1.0)
-    dw_min_std: float = physical(1.0, "multiples of dw_min",
+    dw_min_std: float = physical(1.0, "relative to the step",
                                  "cycle-to-cycle noise (std) of one pulse", 0.0, 100.0)
     w_max: float = physical(1.0, "fraction of g_max", "upper bound of one device", 0.0, None,
                             closed="neither")

@@ -17,7 +17,8 @@ class ReRAM(DeviceModel):
     device draws its own step size, imbalance and bounds. The update values are the soft-bounds
     fit to the HfO2 ReRAM of Gong et al., Nat. Commun. 9, 2102 (2018), as used by aihwkit's
     ``ReRamSBPresetDevice``: ``dw_min = 0.002``, bounds 1.25 / -0.75 with 24 % / 40 % spread,
-    ``dw_min_dtod = 0.3``, cycle-to-cycle step noise 3.75 dw_min.
+    ``dw_min_dtod = 0.3``, cycle-to-cycle noise 3.75 times the step (aihwkit adds it in
+    dw_min units; here it is multiplicative, DESIGN.md section 3).
 
     Programming error (3 % of g_max after write-verify), read noise (1 % of g_max) and
     conductance relaxation (``drift_nu = 0.01``) are assumed values of the order reported for
@@ -39,7 +40,7 @@ class ReRAM(DeviceModel):
                              0.0, 1.0, closed="right")
     dw_min_dtod: float = physical(0.3, "relative", "device-to-device spread of the step",
                                   0.0, 1.0)
-    dw_min_std: float = physical(3.75, "multiples of dw_min",
+    dw_min_std: float = physical(3.75, "relative to the step",
                                  "cycle-to-cycle noise (std) of one pulse", 0.0, 100.0)
     up_down_dtod: float = physical(0.01, "relative", "device-to-device spread of up_down",
                                    0.0, 1.0)

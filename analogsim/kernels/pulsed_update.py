@@ -15,12 +15,14 @@ Two samplers (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016):
     Poisson one, larger than the exact ``sum_b BL p_b (1 - p_b)`` by ``BL sum_b p_b^2``, which
     is small when the per-slot coincidence probabilities are. Up and down pulses of one device
     are applied as two blocks in a random order, each block in closed form; the cycle-to-cycle
-    noise of ``n`` pulses is drawn as one normal with ``sqrt(n)`` times the per-pulse std.
+    noise of ``n`` pulses (each step multiplied by ``1 + dw_min_std xi``) is drawn as one normal
+with the std of their sum.
 
 Both samplers share :func:`_pulse_device`, which applies ``n`` pulses of one sign to one
 weight: drift since the last write is folded in first (the device restarts its drift clock),
-stuck devices ignore pulses, a PCM pair (unipolar SET on G+ or G-) is refreshed when one side
-passes ``refresh_threshold`` of its maximum.
+stuck devices ignore pulses, a PCM pair (unipolar SET on G+ or G-, never lowering the device)
+is refreshed when one side passes ``refresh_threshold`` of its maximum (not when either device
+of the pair is stuck).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ _program_value = S.program_value
 _drift_exponent = S.drift_exponent
 _drift_factor = S.drift_factor
 
-#: Random numbers per device in the fast sampler (counter stride).
-FAST_SLOTS = 8
+#: Random numbers per device in the fast sampler (counter stride): up count (uniform, normal),
+#: down count (uniform, normal), order, up noise, down noise, refresh after up, after down.
+FAST_SLOTS = 9
 
 
 def pulse_count_means(x, d, pulses_per_unit):
@@ -101,9 +104,13 @@ def _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down, 
     if stuck[side, i, j] != 0:
         return
     _settle(conductance, written_at, drift_xi, side, i, j, now, p)
-    conductance[side, i, j] = _steps_up(
-        np.float64(conductance[side, i, j]), n, step_up[side, i, j], bound_high[side, i, j],
-        p[P_GAMMA_UP], bound_low[side, i, j], z, p)
+    start = np.float64(conductance[side, i, j])
+    # SET pulses only ever raise a device: noise cannot take it below where it started.
+    conductance[side, i, j] = max(_steps_up(start, n, step_up[side, i, j],
+                                            bound_high[side, i, j], p[P_GAMMA_UP],
+                                            bound_low[side, i, j], z, p), start)
+    if stuck[1 - side, i, j] != 0:
+        return  # a pair with a stuck device cannot be refreshed
     threshold = p[P_REFRESH]
     if (conductance[0, i, j] > threshold * bound_high[0, i, j]
             or conductance[1, i, j] > threshold * bound_high[1, i, j]):
@@ -116,13 +123,10 @@ def _refresh_pair(conductance, written_at, drift_xi, stuck, bound_low, bound_hig
                   z_refresh, now, p):
     """Read the pair, reset both devices, reprogram the difference onto one of them."""
     for side in range(2):
-        if stuck[side, i, j] == 0:
-            _settle(conductance, written_at, drift_xi, side, i, j, now, p)
+        _settle(conductance, written_at, drift_xi, side, i, j, now, p)
     difference = np.float64(conductance[0, i, j]) - np.float64(conductance[1, i, j])
     target_side = 0 if difference >= 0.0 else 1
     for side in range(2):
-        if stuck[side, i, j] != 0:
-            continue
         if side == target_side:
             conductance[side, i, j] = _program_value(abs(difference), bound_low[side, i, j],
                                                      bound_high[side, i, j], z_refresh, p)
@@ -149,16 +153,17 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
             up_first = _uniform(key, base + np.uint64(4)) < 0.5
             z_up = _normal(key, base + np.uint64(5))
             z_down = _normal(key, base + np.uint64(6))
-            z_refresh = _normal(key, base + np.uint64(7))
+            z_refresh_up = _normal(key, base + np.uint64(7))
+            z_refresh_down = _normal(key, base + np.uint64(8))
             for turn in range(2):
                 if (turn == 0) == up_first:
                     _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                  bound_low, bound_high, i, j, n_up, True, z_up, z_refresh,
+                                  bound_low, bound_high, i, j, n_up, True, z_up, z_refresh_up,
                                   now, p)
                 else:
                     _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
                                   bound_low, bound_high, i, j, n_down, False, z_down,
-                                  z_refresh, now, p)
+                                  z_refresh_down, now, p)
 
 
 @numba.njit(parallel=True, cache=True)

@@ -15,7 +15,6 @@ import numpy as np
 
 from analogsim.kernels.counter_rng import build_scalar_functions
 from analogsim.kernels.physics import (
-    P_DW,
     P_DW_STD,
     P_GMAX,
     P_LEVEL_HI,
@@ -102,15 +101,32 @@ def build(jit):
         return clip(target + max(sigma, 0.0) * z, low, high)
 
     @jit
+    def cycle_noise(first_step, ratio, n, p):
+        """Std of the summed cycle noise of ``n`` pulses whose steps are ``first_step ratio^k``.
+
+        Each pulse's step is multiplied by ``1 + dw_min_std xi`` (multiplicative noise), so the
+        sum has std ``dw_min_std |first_step| sqrt(sum_k ratio^(2k))``: a saturated device,
+        whose steps have shrunk to nothing, no longer random-walks.
+        """
+        if ratio >= 1.0:
+            total = n
+        else:
+            squared = ratio * ratio
+            total = (1.0 - squared**n) / (1.0 - squared)
+        return p[P_DW_STD] * abs(first_step) * math.sqrt(total)
+
+    @jit
     def steps_up(g, n, step, bound, gamma, low, z, p):
-        """``n`` up pulses of a linear-step device, closed form, with summed cycle noise."""
+        """``n`` up pulses of a linear-step device in closed form, with their cycle noise."""
         if gamma == 0.0:
             moved = g + n * step
+            first, ratio = step, 1.0
         else:
             fixed = bound / gamma
             ratio = max(1.0 - step * gamma / bound, 0.0)
             moved = fixed - (fixed - g) * ratio**n
-        moved += p[P_DW_STD] * p[P_DW] * math.sqrt(n) * z
+            first = step * (1.0 - gamma * g / bound)
+        moved += cycle_noise(first, ratio, n, p) * z
         return clip(moved, low, bound)
 
     @jit
@@ -118,11 +134,13 @@ def build(jit):
         """``n`` down pulses towards ``bound`` (< 0), the mirror image of :func:`steps_up`."""
         if gamma == 0.0 or bound == 0.0:
             moved = g - n * step
+            first, ratio = step, 1.0
         else:
             fixed = bound / gamma
             ratio = max(1.0 + step * gamma / bound, 0.0)
             moved = fixed + (g - fixed) * ratio**n
-        moved -= p[P_DW_STD] * p[P_DW] * math.sqrt(n) * z
+            first = step * (1.0 - gamma * g / bound)
+        moved -= cycle_noise(first, ratio, n, p) * z
         return clip(moved, bound, high)
 
     @jit
@@ -151,6 +169,7 @@ def build(jit):
     return SimpleNamespace(
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
-        program_value=program_value, steps_up=steps_up, steps_down=steps_down,
+        program_value=program_value, cycle_noise=cycle_noise, steps_up=steps_up,
+        steps_down=steps_down,
         poisson=poisson, popcount=popcount,
     )
