@@ -1,0 +1,100 @@
+"""The per-weight pulse rules of the pulsed update, written once for any ``jit``.
+
+These are the rules of :mod:`analogsim.kernels.pulsed_update` (``_settle``, ``_pulse_device``,
+``_refresh_pair``) in the form of :func:`analogsim.kernels.scalar.build`: a builder that takes
+a decorator (``numba.njit`` or ``numba.cuda.jit(device=True)``) and the compiled scalar
+physics. Every value read from a float32 array is widened to float64 explicitly, so that the
+arithmetic is float64 under Numba CPU, CUDA and the CUDA simulator alike (the simulator runs
+NumPy scalars, where ``float32 * python float`` would stay float32).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRESH
+
+
+def build_device_rules(jit, physics):
+    """Compile ``settle``, ``refresh_pair`` and ``pulse_device`` with ``jit``.
+
+    ``physics`` is the namespace returned by :func:`analogsim.kernels.scalar.build` for the
+    same ``jit``. State arrays are shaped (P, R, C) as in :class:`TileArrays`.
+    """
+    drift_exponent = physics.drift_exponent
+    drift_factor = physics.drift_factor
+    program_value = physics.program_value
+    steps_up = physics.steps_up
+    steps_down = physics.steps_down
+
+    @jit
+    def settle(conductance, written_at, drift_xi, k, i, j, now, p):
+        """Fold the drift since the last write into the conductance; restart its clock."""
+        elapsed = now - written_at[k, i, j]
+        if elapsed > 0.0:
+            g = np.float64(conductance[k, i, j])
+            nu = drift_exponent(abs(g) / p[P_GMAX], np.float64(drift_xi[k, i, j]), p)
+            conductance[k, i, j] = g * drift_factor(elapsed, nu, p)
+        written_at[k, i, j] = now
+
+    @jit
+    def refresh_pair(conductance, written_at, drift_xi, bound_low, bound_high, i, j, z_refresh,
+                     now, p):
+        """Read the pair, reset both devices, reprogram the difference onto one of them.
+
+        Only called for pairs without a stuck device.
+        """
+        for side in range(2):
+            settle(conductance, written_at, drift_xi, side, i, j, now, p)
+        difference = np.float64(conductance[0, i, j]) - np.float64(conductance[1, i, j])
+        target_side = 0 if difference >= 0.0 else 1
+        for side in range(2):
+            if side == target_side:
+                conductance[side, i, j] = program_value(
+                    abs(difference), np.float64(bound_low[side, i, j]),
+                    np.float64(bound_high[side, i, j]), z_refresh, p)
+            else:
+                conductance[side, i, j] = bound_low[side, i, j]
+            written_at[side, i, j] = now
+
+    @jit
+    def pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
+                     bound_high, i, j, count, going_up, z, z_refresh, now, p):
+        """Apply ``count`` pulses of one sign to weight (i, j)."""
+        if count <= 0:
+            return
+        n = np.float64(count)
+        if conductance.shape[0] == 1:
+            if stuck[0, i, j] != 0:
+                return
+            settle(conductance, written_at, drift_xi, 0, i, j, now, p)
+            g = np.float64(conductance[0, i, j])
+            low = np.float64(bound_low[0, i, j])
+            high = np.float64(bound_high[0, i, j])
+            if going_up:
+                g = steps_up(g, n, np.float64(step_up[0, i, j]), high, p[P_GAMMA_UP], low, z, p)
+            else:
+                g = steps_down(g, n, np.float64(step_down[0, i, j]), low, p[P_GAMMA_DOWN], high,
+                               z, p)
+            conductance[0, i, j] = g
+            return
+        side = 0 if going_up else 1
+        if stuck[side, i, j] != 0:
+            return
+        settle(conductance, written_at, drift_xi, side, i, j, now, p)
+        start = np.float64(conductance[side, i, j])
+        # SET pulses only ever raise a device: noise cannot take it below where it started.
+        conductance[side, i, j] = max(steps_up(
+            start, n, np.float64(step_up[side, i, j]), np.float64(bound_high[side, i, j]),
+            p[P_GAMMA_UP], np.float64(bound_low[side, i, j]), z, p), start)
+        if stuck[1 - side, i, j] != 0:
+            return  # a pair with a stuck device cannot be refreshed
+        threshold = p[P_REFRESH]
+        if (conductance[0, i, j] > threshold * np.float64(bound_high[0, i, j])
+                or conductance[1, i, j] > threshold * np.float64(bound_high[1, i, j])):
+            refresh_pair(conductance, written_at, drift_xi, bound_low, bound_high, i, j,
+                         z_refresh, now, p)
+
+    return SimpleNamespace(settle=settle, refresh_pair=refresh_pair, pulse_device=pulse_device)

@@ -1,0 +1,185 @@
+"""The pulsed update as CUDA kernels (see :mod:`analogsim.kernels.pulsed_update`).
+
+``apply_fast``: one thread per weight samples its up and down Poisson counts from the two
+mean matrices, then applies them in a random order with the device's step rule, per-device
+steps and bounds, cycle noise, stuck devices and the PCM pair refresh; one kernel, one pass.
+A weight with no pulses reads its two means and nothing else, and draws one uniform per
+non-zero mean: the common case of a small learning rate costs little more than reading the
+means.
+``pulse_trains`` draws the stochastic pulse trains of the exact sampler and ``apply_exact``
+applies their coincidences sample after sample, one thread per weight. Random numbers use the
+same counters as the CPU kernels, so results agree with them to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from analogsim.kernels.cuda._runtime import (
+    as_key,
+    check_shape,
+    cuda_module,
+    launch,
+    scalar_physics,
+    small_constant,
+)
+from analogsim.kernels.pulsed_update import FAST_SLOTS
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
+
+U = [np.uint64(k) for k in range(9)]
+FAST_STRIDE = np.uint64(FAST_SLOTS)
+TRAIN_STRIDE = np.uint64(64)
+
+
+#: ``numba.cuda``, bound on first use. The kernels must find it as a module global: the
+#: simulator swaps the module globals that are ``numba.cuda`` for its fake during a launch.
+cuda: Any = None
+
+
+@functools.cache
+def _kernels() -> SimpleNamespace:
+    global cuda
+    cuda = cuda_module()
+    physics = scalar_physics()
+    normal, uniform, poisson = physics.normal, physics.uniform, physics.poisson
+    popcount, pulse_device = physics.popcount, physics.rules.pulse_device
+    u1, u2, u4, u5, u6, u7, u8 = (U[k] for k in (1, 2, 4, 5, 6, 7, 8))
+
+    @cuda.jit(device=True)
+    def pulse_count(mean, key, counter):
+        """``poisson(mean, uniform(key, counter), normal(key, counter + 1))``, drawing only
+        the variate that branch of ``poisson`` reads (the other one is never used)."""
+        if mean <= 0.0:
+            return 0
+        if mean >= POISSON_INVERSION_LIMIT:
+            return poisson(mean, 0.5, normal(key, counter + u1))
+        return poisson(mean, uniform(key, counter), 0.0)
+
+    @cuda.jit
+    def apply_fast_kernel(mean_up, mean_down, conductance, written_at, drift_xi, stuck,
+                          step_up, step_down, bound_low, bound_high, now, p, key):
+        rows, cols = mean_up.shape
+        pairs = conductance.shape[0] == 2
+        for e in range(cuda.grid(1), rows * cols, cuda.gridsize(1)):
+            i = e // cols
+            j = e - i * cols
+            base = np.uint64(e) * FAST_STRIDE
+            n_up = pulse_count(np.float64(mean_up[i, j]), key, base)
+            n_down = pulse_count(np.float64(mean_down[i, j]), key, base + u2)
+            if n_up == 0 and n_down == 0:
+                continue
+            # Normals only where they are used: results equal the CPU kernel's, which draws
+            # all of them.
+            up_first = uniform(key, base + u4) < 0.5
+            z_up = normal(key, base + u5) if n_up > 0 else 0.0
+            z_down = normal(key, base + u6) if n_down > 0 else 0.0
+            z_refresh_up = normal(key, base + u7) if pairs and n_up > 0 else 0.0
+            z_refresh_down = normal(key, base + u8) if pairs and n_down > 0 else 0.0
+            for turn in range(2):
+                if (turn == 0) == up_first:
+                    pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                                 bound_low, bound_high, i, j, n_up, True, z_up, z_refresh_up,
+                                 now, p)
+                else:
+                    pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                                 bound_low, bound_high, i, j, n_down, False, z_down,
+                                 z_refresh_down, now, p)
+
+    @cuda.jit
+    def pulse_trains_kernel(probability, length, key, out_bits):
+        batch, count = probability.shape
+        for e in range(cuda.grid(1), batch * count, cuda.gridsize(1)):
+            b = e // count
+            n = e - b * count
+            prob = np.float64(probability[b, n])
+            bits = np.uint64(0)
+            if prob > 0.0:
+                base = np.uint64(e) * TRAIN_STRIDE
+                for t in range(length):
+                    if uniform(key, base + np.uint64(t)) < prob:
+                        bits |= u1 << np.uint64(t)
+            out_bits[b, n] = bits
+
+    @cuda.jit
+    def apply_exact_kernel(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi,
+                           stuck, step_up, step_down, bound_low, bound_high, now, p, key):
+        batch, rows = x_bits.shape
+        cols = d_bits.shape[1]
+        pairs = conductance.shape[0] == 2
+        for e in range(cuda.grid(1), rows * cols, cuda.gridsize(1)):
+            i = e // cols
+            j = e - i * cols
+            base = np.uint64(e) * np.uint64(batch) * u2
+            for b in range(batch):
+                count = popcount(x_bits[b, i] & d_bits[b, j])
+                if count == 0:
+                    continue
+                going_up = x_sign[b, i] * d_sign[b, j] < 0
+                slot = base + np.uint64(2 * b)
+                z_refresh = normal(key, slot + u1) if pairs else 0.0
+                pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                             bound_low, bound_high, i, j, count, going_up, normal(key, slot),
+                             z_refresh, now, p)
+
+    return SimpleNamespace(apply_fast=apply_fast_kernel, pulse_trains=pulse_trains_kernel,
+                           apply_exact=apply_exact_kernel)
+
+
+def _check_state(owner: str, shape: tuple[int, ...], arrays: tuple[Any, ...]) -> None:
+    names = ("conductance", "written_at", "drift_xi", "stuck", "step_up", "step_down",
+             "bound_low", "bound_high")
+    for name, array in zip(names, arrays, strict=True):
+        check_shape(owner, name, array, shape)
+
+
+def apply_fast_cuda(mean_up: Any, mean_down: Any, conductance: Any, written_at: Any,
+                    drift_xi: Any, stuck: Any, step_up: Any, step_down: Any, bound_low: Any,
+                    bound_high: Any, now: float, p: Any, key: Any) -> None:
+    """CUDA version of :func:`analogsim.kernels.pulsed_update.apply_fast_numba`.
+
+    mean_up, mean_down : (R, C) float32 expected pulse counts; the state arrays are (P, R, C)
+    device arrays as in :class:`analogsim._tile_parameters.TileArrays`, updated in place.
+    """
+    rows, cols = mean_up.shape
+    check_shape("apply_fast_cuda", "mean_down", mean_down, (rows, cols))
+    state = (conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
+             bound_high)
+    _check_state("apply_fast_cuda", (conductance.shape[0], rows, cols), state)
+    launch(_kernels().apply_fast, rows * cols, mean_up, mean_down, *state, float(now),
+           small_constant(p), as_key(key))
+
+
+def pulse_trains_cuda(probability: Any, length: int, key: Any, out_bits: Any) -> None:
+    """CUDA version of :func:`analogsim.kernels.pulsed_update.pulse_trains_numba`.
+
+    probability : (B, N) float64 in [0, 1]; out_bits : (B, N) uint64, bit t of a train set
+    with its probability (``length`` <= 64 slots).
+    """
+    check_shape("pulse_trains_cuda", "out_bits", out_bits, tuple(probability.shape))
+    launch(_kernels().pulse_trains, int(np.prod(probability.shape)), probability, int(length),
+           as_key(key), out_bits)
+
+
+def apply_exact_cuda(x_bits: Any, x_sign: Any, d_bits: Any, d_sign: Any, conductance: Any,
+                     written_at: Any, drift_xi: Any, stuck: Any, step_up: Any, step_down: Any,
+                     bound_low: Any, bound_high: Any, now: float, p: Any, key: Any) -> None:
+    """CUDA version of :func:`analogsim.kernels.pulsed_update.apply_exact_numba`.
+
+    x_bits : (B, R) uint64 trains, x_sign : (B, R) int8; d_bits : (B, C) uint64,
+    d_sign : (B, C) int8; the state arrays are (P, R, C), updated in place.
+    """
+    batch, rows = x_bits.shape
+    cols = d_bits.shape[1]
+    owner = "apply_exact_cuda"
+    check_shape(owner, "x_sign", x_sign, (batch, rows))
+    check_shape(owner, "d_bits", d_bits, (batch, cols))
+    check_shape(owner, "d_sign", d_sign, (batch, cols))
+    state = (conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
+             bound_high)
+    _check_state(owner, (conductance.shape[0], rows, cols), state)
+    launch(_kernels().apply_exact, rows * cols, x_bits, x_sign, d_bits, d_sign, *state,
+           float(now), small_constant(p), as_key(key))
