@@ -52,7 +52,8 @@ def check_range(
 def check_choice(owner: str, name: str, value: object, choices: Iterable[object]) -> None:
     """Raise :class:`ParameterError` unless ``value`` is one of ``choices``."""
     options = list(choices)
-    if value not in options:
+    # Compare type as well as value: 1 == True, but 1 is not a valid boolean flag.
+    if not any(type(value) is type(option) and value == option for option in options):
         listed = ", ".join(repr(option) for option in options)
         raise ParameterError(
             f"The '{name}' parameter of {owner} must be one of {listed}. Got {value!r} instead."

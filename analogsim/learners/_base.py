@@ -69,13 +69,17 @@ class Learner:
     # ------------------------------------------------------------------ shared
     def fit(self, net: Network, data: Split, epochs: int = 10, *, batch_size: int | None = None,
             rng: RngLike = 0, progress: bool = True) -> History:
-        """Train ``net`` in place on ``data`` for ``epochs`` epochs; return the history."""
+        """Train ``net`` in place on ``data`` for ``epochs`` epochs; return the history.
+
+        ``rng`` (int seed or Generator) drives batch order and the learner's own randomness;
+        None uses the chip's run-time stream (still deterministic for a given chip seed).
+        """
         owner = f"{type(self).__name__}.fit"
         check_range(owner, "epochs", epochs, 1, 10**6, integer=True)
         batch_size = self.default_batch_size if batch_size is None else batch_size
         check_range(owner, "batch_size", batch_size, 1, 10**7, integer=True)
         n_classes = self._check_data(net, data, owner)
-        generator = as_generator(owner, rng)
+        generator = net.chip.runtime_rng(None) if rng is None else as_generator(owner, rng)
         self._setup(net, n_classes, generator)
         history = History()
         bar = tqdm(total=epochs * -(-len(data) // batch_size), disable=not progress,
