@@ -47,17 +47,13 @@ class Chip:
                  periphery: Periphery | None = None, backend: str = "cpu",
                  kernels: str = "numba") -> None:
         device = ReRAM() if device is None else device
-        if not isinstance(device, DeviceModel):
-            raise ParameterError(f"The 'device' parameter of Chip must be a DeviceModel (e.g. "
-                                 f"analogsim.devices.PCM()). Got {device!r} instead.")
+        _check_device("Chip", device)
         check_range("Chip", "seed", seed, 0, 2**63 - 1, integer=True)
         check_choice("Chip", "backend", backend, BACKENDS)
         check_choice("Chip", "kernels", kernels, KERNEL_SETS)
         if periphery is None:
             periphery = Periphery.ideal() if isinstance(device, Ideal) else Periphery()
-        if not isinstance(periphery, Periphery):
-            raise ParameterError(f"The 'periphery' parameter of Chip must be a Periphery. "
-                                 f"Got {periphery!r} instead.")
+        _check_periphery("Chip", periphery)
         self.device = device
         self.seed = int(seed)
         self.periphery = periphery
@@ -90,6 +86,8 @@ class Chip:
         check_range("Chip.tile", "cols", cols, 1, 2**24, integer=True)
         device = self.device if device is None else device
         periphery = self.periphery if periphery is None else periphery
+        _check_device("Chip.tile", device)
+        _check_periphery("Chip.tile", periphery)
         arrays = draw_tile_arrays(self.seed, name, rows, cols, device, periphery, self.time)
         tile = Tile(self, name, rows, cols, device, periphery, arrays)
         self._tiles[name] = tile
@@ -130,6 +128,18 @@ class Chip:
         names = ", ".join(self._tiles)
         return (f"Chip(device={type(self.device).__name__}, seed={self.seed}, "
                 f"time={self.time:g} s, tiles=[{names}])")
+
+
+def _check_device(owner: str, device: object) -> None:
+    if not isinstance(device, DeviceModel):
+        raise ParameterError(f"The 'device' parameter of {owner} must be a DeviceModel (e.g. "
+                             f"analogsim.devices.PCM()). Got {device!r} instead.")
+
+
+def _check_periphery(owner: str, periphery: object) -> None:
+    if not isinstance(periphery, Periphery):
+        raise ParameterError(f"The 'periphery' parameter of {owner} must be a Periphery. "
+                             f"Got {periphery!r} instead.")
 
 
 def _resolve_backend(backend: str) -> str:

@@ -1,19 +1,30 @@
 """Saving and loading chips as HDF5 files.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
     /            attrs: format="analogsim-chip", format_version, analogsim_version, seed,
                         time, device (JSON), periphery (JSON), kernels, rng_state (JSON)
     /tiles/0000  attrs: name, rows, cols, weight_scale, drift_reference, device, periphery
-                 datasets: every array of TileArrays, with Fletcher-32 checksums
+                 datasets: every array of TileArrays, with Fletcher-32 checksums and a
+                 ``blake2b`` attribute (digest of dtype, shape and bytes)
+
+Version 1 (still read) had variable-length text attributes and no ``blake2b`` digests.
 
 Files are written to a temporary name and renamed, so a crash never leaves half a chip.
 Any failure to read (not HDF5, truncated, corrupt data, missing parts, newer format) raises
 :class:`~analogsim.errors.ChipFileError` naming the file; a wrong chip is never returned.
+
+Every byte that matters is checksummed: the file uses the HDF5 1.10 format objects (superblock
+and object headers carry checksums), text attributes are fixed-length strings stored inside
+the checksummed object headers (variable-length strings would live in the global heap, which
+has no checksum; a flipped length byte there made HDF5 hang or crash), and each dataset
+carries a BLAKE2b digest: Fletcher-32 alone cannot tell a 16-bit word 0x0000 from 0xFFFF, so
+flipped zero bytes (common in float64 arrays) passed it and loaded as a wrong chip.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -31,7 +42,9 @@ if TYPE_CHECKING:
     from analogsim.chip import Chip
 
 FORMAT = "analogsim-chip"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Oldest/newest HDF5 object versions used; 1.10's carry metadata checksums.
+LIBVER = ("v110", "latest")
 
 
 def save_chip(chip: Chip, path: Path) -> None:
@@ -40,16 +53,16 @@ def save_chip(chip: Chip, path: Path) -> None:
 
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(temporary, "w") as handle:
-            handle.attrs["format"] = FORMAT
+        with h5py.File(temporary, "w", libver=LIBVER) as handle:
+            handle.attrs["format"] = _text(FORMAT)
             handle.attrs["format_version"] = FORMAT_VERSION
-            handle.attrs["analogsim_version"] = __version__
+            handle.attrs["analogsim_version"] = _text(__version__)
             handle.attrs["seed"] = chip.seed
             handle.attrs["time"] = chip.time
-            handle.attrs["device"] = json.dumps(chip.device.to_dict())
-            handle.attrs["periphery"] = json.dumps(chip.periphery.to_dict())
-            handle.attrs["kernels"] = chip.kernels.name
-            handle.attrs["rng_state"] = json.dumps(chip._runtime.bit_generator.state)
+            handle.attrs["device"] = _text(json.dumps(chip.device.to_dict()))
+            handle.attrs["periphery"] = _text(json.dumps(chip.periphery.to_dict()))
+            handle.attrs["kernels"] = _text(chip.kernels.name)
+            handle.attrs["rng_state"] = _text(json.dumps(chip._runtime.bit_generator.state))
             group = handle.create_group("tiles")
             for index, tile in enumerate(chip.tiles.values()):
                 _write_tile(group.create_group(f"{index:04d}"), tile)
@@ -59,16 +72,36 @@ def save_chip(chip: Chip, path: Path) -> None:
             temporary.unlink()
 
 
+def _text(value: str) -> np.bytes_:
+    """A fixed-length UTF-8 string attribute (kept in the checksummed object header)."""
+    return np.bytes_(value.encode("utf-8"))
+
+
+def _read_text(attrs: h5py.AttributeManager, key: str) -> str:
+    """A text attribute, fixed-length (bytes) or variable-length (str)."""
+    value = attrs[key]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def _write_tile(group: h5py.Group, tile) -> None:
-    group.attrs["name"] = tile.name
+    group.attrs["name"] = _text(tile.name)
     group.attrs["rows"] = tile.rows
     group.attrs["cols"] = tile.cols
     group.attrs["weight_scale"] = tile.weight_scale
     group.attrs["drift_reference"] = tile.drift_reference
-    group.attrs["device"] = json.dumps(tile.device.to_dict())
-    group.attrs["periphery"] = json.dumps(tile.periphery.to_dict())
+    group.attrs["device"] = _text(json.dumps(tile.device.to_dict()))
+    group.attrs["periphery"] = _text(json.dumps(tile.periphery.to_dict()))
     for name in TileArrays.field_names():
-        group.create_dataset(name, data=getattr(tile.arrays, name), fletcher32=True)
+        values = getattr(tile.arrays, name)
+        dataset = group.create_dataset(name, data=values, fletcher32=True)
+        dataset.attrs["blake2b"] = _text(_digest(values))
+
+
+def _digest(values: np.ndarray) -> str:
+    """BLAKE2b digest of an array's dtype, shape and bytes (C order)."""
+    digest = hashlib.blake2b(f"{values.dtype.str}{values.shape}".encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
 
 
 def load_chip(path: Path) -> Chip:
@@ -89,7 +122,7 @@ def _read_chip(handle: h5py.File, path: Path) -> Chip:
     from analogsim.chip import Chip
     from analogsim.tile import Tile
 
-    kind = handle.attrs.get("format")
+    kind = _read_text(handle.attrs, "format") if "format" in handle.attrs else None
     if kind != FORMAT:
         raise ChipFileError(f"Chip.load: {path} is not an analogsim chip file "
                             f"(format attribute {kind!r}, expected {FORMAT!r}).")
@@ -97,32 +130,38 @@ def _read_chip(handle: h5py.File, path: Path) -> Chip:
     if version > FORMAT_VERSION:
         raise ChipFileError(f"Chip.load: {path} has format version {version}; this analogsim "
                             f"reads versions up to {FORMAT_VERSION}. Upgrade analogsim.")
-    device = devices.from_dict(json.loads(handle.attrs["device"]))
-    periphery = Periphery(**json.loads(handle.attrs["periphery"]))
+    device = devices.from_dict(json.loads(_read_text(handle.attrs, "device")))
+    periphery = Periphery(**json.loads(_read_text(handle.attrs, "periphery")))
     chip = Chip(device, int(handle.attrs["seed"]), periphery=periphery,
-                kernels=str(handle.attrs["kernels"]))
+                kernels=_read_text(handle.attrs, "kernels"))
     chip.time = float(handle.attrs["time"])
-    chip._runtime.bit_generator.state = json.loads(handle.attrs["rng_state"])
+    chip._runtime.bit_generator.state = json.loads(_read_text(handle.attrs, "rng_state"))
     for key in sorted(handle["tiles"]):
         group = handle["tiles"][key]
         rows, cols = int(group.attrs["rows"]), int(group.attrs["cols"])
-        tile_device = devices.from_dict(json.loads(group.attrs["device"]))
-        tile_periphery = Periphery(**json.loads(group.attrs["periphery"]))
-        arrays = TileArrays(**{name: _read_array(group, name, path)
+        tile_device = devices.from_dict(json.loads(_read_text(group.attrs, "device")))
+        tile_periphery = Periphery(**json.loads(_read_text(group.attrs, "periphery")))
+        arrays = TileArrays(**{name: _read_array(group, name, path, version)
                                for name in TileArrays.field_names()})
         _check_shapes(arrays, rows, cols, tile_device.devices_per_weight, path)
-        tile = Tile(chip, str(group.attrs["name"]), rows, cols, tile_device, tile_periphery,
+        tile = Tile(chip, _read_text(group.attrs, "name"), rows, cols, tile_device, tile_periphery,
                     arrays, float(group.attrs["weight_scale"]),
                     float(group.attrs["drift_reference"]))
         chip._tiles[tile.name] = tile
     return chip
 
 
-def _read_array(group: h5py.Group, name: str, path: Path) -> np.ndarray:
+def _read_array(group: h5py.Group, name: str, path: Path, version: int) -> np.ndarray:
     if name not in group:
         raise ChipFileError(f"Chip.load: {path} lacks {group.name}/{name}; the file is "
                             f"incomplete.")
-    return np.ascontiguousarray(group[name][()])
+    dataset = group[name]
+    values = np.ascontiguousarray(dataset[()])
+    if version >= 2 and ("blake2b" not in dataset.attrs
+                         or _read_text(dataset.attrs, "blake2b") != _digest(values)):
+        raise ChipFileError(f"Chip.load: {path}: {dataset.name} fails its checksum; the file "
+                            f"is corrupt.")
+    return values
 
 
 def _check_shapes(arrays: TileArrays, rows: int, cols: int, pairs: int, path: Path) -> None:
