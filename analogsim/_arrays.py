@@ -24,9 +24,7 @@ def as_batch(values: object, width: int, owner: str, name: str) -> tuple[np.ndar
                          f"or ({width},). Got {np.shape(values)} instead.")
     if array.shape[0] == 0:
         raise ShapeError(f"The '{name}' argument of {owner} is empty (shape {array.shape}).")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    check_finite(array, owner, name)
-    return array, was_vector
+    return _to_float32(array, owner, name), was_vector
 
 
 def as_matrix(values: object, shape: tuple[int, int], owner: str, name: str) -> np.ndarray:
@@ -35,9 +33,19 @@ def as_matrix(values: object, shape: tuple[int, int], owner: str, name: str) -> 
     if array.shape != shape:
         raise ShapeError(f"The '{name}' argument of {owner} must have shape {shape}. "
                          f"Got {array.shape} instead.")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    check_finite(array, owner, name)
-    return array
+    return _to_float32(array, owner, name)
+
+
+def _to_float32(array: np.ndarray, owner: str, name: str) -> np.ndarray:
+    """Finite input as C-contiguous float32; values beyond float32's range are named as such."""
+    if array.dtype.kind == "f":
+        check_finite(array, owner, name)
+    largest = float(np.finfo(np.float32).max)
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4 and np.abs(array).max() > largest:
+        raise NonFiniteInputError(f"The '{name}' argument of {owner} must fit in float32 "
+                                  f"(|x| <= {largest:.3g}); its largest magnitude is "
+                                  f"{float(np.abs(array).max()):.3g}.")
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def check_finite(array: np.ndarray, owner: str, name: str) -> None:

@@ -12,11 +12,18 @@ from numbers import Integral, Real
 from analogsim.errors import ParameterError
 
 
+def _number(value: float) -> str:
+    """A bound as people write it: 16777216 rather than 1.67772e+07, 0.5 rather than 0.500."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
 def _interval(low: float | None, high: float | None, closed: str) -> str:
-    left = "[" if closed in ("both", "left") else "("
-    right = "]" if closed in ("both", "right") else ")"
-    low_text = "-inf" if low is None else f"{low:g}"
-    high_text = "inf" if high is None else f"{high:g}"
+    left = "[" if closed in ("both", "left") and low is not None else "("
+    right = "]" if closed in ("both", "right") and high is not None else ")"
+    low_text = "-inf" if low is None else _number(low)
+    high_text = "inf" if high is None else _number(high)
     return f"{left}{low_text}, {high_text}{right}"
 
 

@@ -66,6 +66,8 @@ def save_chip(chip: Chip, path: Path) -> None:
             group = handle.create_group("tiles")
             for index, tile in enumerate(chip.tiles.values()):
                 _write_tile(group.create_group(f"{index:04d}"), tile)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())  # on disk before the rename makes it the chip file
         os.replace(temporary, path)
     finally:
         if temporary.exists():

@@ -34,11 +34,11 @@ class Periphery:
     Attributes
     ----------
     dac_bits : int or None
-        Input DAC resolution in bits, in [1, 32]; None is an ideal DAC. Default 7.
+        Input DAC resolution in bits, in [2, 32] (sign plus magnitude); None: ideal. Default 7.
     dac_range : float
         Input DAC full scale, normalised input units (> 0). Default 1.0.
     adc_bits : int or None
-        Output ADC resolution in bits, in [1, 32]; None is an ideal ADC. Default 9.
+        Output ADC resolution in bits, in [2, 32] (sign plus magnitude); None: ideal. Default 9.
     adc_range : float
         Output ADC full scale, output units (> 0). Default 12.0.
     adc_gain_dtod : float
@@ -82,7 +82,7 @@ class Periphery:
         for name in ("dac_bits", "adc_bits"):
             value = getattr(self, name)
             if value is not None:
-                check_range(owner, name, value, 1, 32, integer=True)
+                check_range(owner, name, value, 2, 32, integer=True)
         check_range(owner, "dac_range", self.dac_range, 0.0, None, closed="neither")
         check_range(owner, "adc_range", self.adc_range, 0.0, None, closed="neither")
         check_range(owner, "adc_gain_dtod", self.adc_gain_dtod, 0.0, 1.0)
@@ -108,11 +108,9 @@ class Periphery:
     @property
     def dac_step(self) -> float:
         """Input quantisation step (0 for an ideal DAC)."""
-        return 0.0 if self.dac_bits is None else self.dac_range / (2 ** (self.dac_bits - 1) - 1
-                                                                   or 1)
+        return 0.0 if self.dac_bits is None else self.dac_range / (2 ** (self.dac_bits - 1) - 1)
 
     @property
     def adc_step(self) -> float:
         """Output quantisation step (0 for an ideal ADC)."""
-        return 0.0 if self.adc_bits is None else self.adc_range / (2 ** (self.adc_bits - 1) - 1
-                                                                   or 1)
+        return 0.0 if self.adc_bits is None else self.adc_range / (2 ** (self.adc_bits - 1) - 1)

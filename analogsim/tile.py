@@ -48,6 +48,7 @@ class Tile:
         self._cache_time: float | None = None
         self._weight = np.empty((rows, cols), dtype=np.float32)
         self._variance: np.ndarray | None = None
+        self._compensation = 1.0
 
     # ------------------------------------------------------------------ public operations
     @property
@@ -165,21 +166,21 @@ class Tile:
         return (observed * self.weight_scale).astype(np.float32)
 
     def calibrate_drift(self) -> None:
-        """Record the reference for global drift compensation (the array's response now).
+        """Record the reference for global drift compensation: the array's response now.
 
-        The reference is the summed magnitude of the response to an all-ones input, computed
-        from the noiseless state (as averaging many reads would give).
+        The reference is the total current of an all-ones input read on every line (both
+        lines of a differential pair separately), ``sum_p sum_ij |G_p(t)|``, computed from the
+        noiseless state (what averaging many reads gives). Unlike the summed column output,
+        it does not cancel between positive and negative weights. ``program`` calls this
+        when the periphery compensates drift; after in-situ training ``Learner.fit`` does.
         """
-        weight, _ = self._effective()
-        self.drift_reference = float(np.abs(weight.sum(axis=0)).sum())
+        self.drift_reference = self._total_conductance()
+        self._cache_time = None
 
     def drift_compensation_factor(self) -> float:
         """The factor global drift compensation applies to outputs now (1 when off)."""
-        if not self.periphery.drift_compensation or self.drift_reference <= 0.0:
-            return 1.0
-        weight, _ = self._effective()
-        current = float(np.abs(weight.sum(axis=0)).sum())
-        return self.drift_reference / current if current > 0.0 else 1.0
+        self._effective()
+        return self._compensation
 
     def __repr__(self) -> str:
         return (f"Tile({self.name!r}, rows={self.rows}, cols={self.cols}, "
@@ -201,7 +202,7 @@ class Tile:
         noise_variance = None
         if variance is not None and periphery.read_noise:
             noise_variance = (x_q * x_q) @ variance
-        scale = self.weight_scale * self.drift_compensation_factor()
+        scale = self.weight_scale * self._compensation
         adc_range = periphery.adc_range if periphery.adc_bits is not None else np.inf
         self._chip.kernels.epilogue(y, noise_variance, input_scale, gain, offset,
                                     float(periphery.out_noise), float(periphery.adc_step),
@@ -219,7 +220,21 @@ class Tile:
                                                  now, self._params, self._weight, variance)
             self._variance = variance if np.any(variance > 0.0) else None
             self._cache_time = now
+            self._compensation = 1.0
+            if self.periphery.drift_compensation and self.drift_reference > 0.0:
+                current = self._total_conductance()
+                self._compensation = self.drift_reference / current if current > 0.0 else 1.0
         return self._weight, self._variance
+
+    def _total_conductance(self) -> float:
+        """``sum |G_p(t)| / g_max`` over every device at the chip's time (see calibrate_drift)."""
+        arrays = self.arrays
+        total = np.empty_like(self._weight)
+        self._chip.kernels.effective_weights(np.abs(arrays.conductance), arrays.written_at,
+                                             arrays.drift_xi, arrays.stuck,
+                                             np.ones_like(self._signs), self._chip.time,
+                                             self._params, total, None)
+        return float(total.sum(dtype=np.float64))
 
     def _state_arrays(self) -> tuple[np.ndarray, ...]:
         a = self.arrays

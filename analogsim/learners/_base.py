@@ -98,6 +98,9 @@ class Learner:
                 bar.set_postfix(loss=f"{record.loss:.4f}", acc=f"{record.train_accuracy:.3f}")
         finally:
             bar.close()
+        for tile in net.tiles:  # the weights just learned are the drift reference from now on
+            if tile.periphery.drift_compensation:
+                tile.calibrate_drift()
         return history
 
     def evaluate(self, net: Network, data: Split, *, batch_size: int = 1000) -> float:

@@ -143,18 +143,18 @@ def test_adc_gain_and_offset_are_fixed_per_chip() -> None:
 
 
 # --------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("bits", [0, 33, -1])
+@pytest.mark.parametrize("bits", [0, 1, 33, -1])
 @pytest.mark.parametrize("name", ["adc_bits", "dac_bits"])
 def test_converter_bits_out_of_range(name: str, bits: int) -> None:
     with pytest.raises(ParameterError, match=rf"The '{name}' parameter of Periphery must be an "
-                                             rf"integer in \[1, 32\]\. Got {bits} instead"):
+                                             rf"integer in \[2, 32\]\. Got {bits} instead"):
         asim.Periphery(**{name: bits})
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [
     ("adc_range", 0.0, r"\(0, inf\)"), ("dac_range", -1.0, r"\(0, inf\)"),
     ("out_noise", -0.1, r"\[0, inf"), ("adc_gain_dtod", 1.5, r"\[0, 1\]"),
-    ("pulse_length", 65, r"\[1, 64\]"), ("adc_bits", 8.0, r"\[1, 32\]"),
+    ("pulse_length", 65, r"\[1, 64\]"), ("adc_bits", 8.0, r"\[2, 32\]"),
 ])
 def test_periphery_field_out_of_range(name: str, value: object, allowed: str) -> None:
     with pytest.raises(ParameterError, match=rf"The '{name}' parameter of Periphery must be .*"
