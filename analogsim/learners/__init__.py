@@ -8,5 +8,19 @@ PyTorch, analog backprop on the chip) are the references they are measured again
 from __future__ import annotations
 
 from analogsim.learners._base import EpochRecord, History, Learner
+from analogsim.learners.backprop import AnalogBackprop
+from analogsim.learners.digital_backprop import DigitalBackprop
+from analogsim.learners.forward_forward import ForwardForward
+from analogsim.learners.forward_gradient import ForwardGradient
+from analogsim.learners.pepita import PEPITA
 
-__all__ = ["EpochRecord", "History", "Learner"]
+__all__ = [
+    "PEPITA",
+    "AnalogBackprop",
+    "DigitalBackprop",
+    "EpochRecord",
+    "ForwardForward",
+    "ForwardGradient",
+    "History",
+    "Learner",
+]

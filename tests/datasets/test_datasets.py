@@ -138,7 +138,7 @@ def test_subset_draws_distinct_samples_deterministically() -> None:
         (0, 0, r"'n' parameter of Split.subset must be an integer in \[1, 10\]. Got 0"),
         (11, 0, r"Got 11 instead"),
         (2.0, 0, r"'n' parameter of Split.subset must be an integer"),
-        (2, -1, r"'rng' parameter of Split.subset must be an integer in \[0, inf\]"),
+        (2, -1, r"'rng' parameter of Split.subset must be an integer in \[0, inf\)"),
         (2, None, r"'rng' parameter of Split.subset must be a non-negative integer seed"),
     ],
 )
@@ -178,7 +178,7 @@ def test_batches_are_seeded() -> None:
 @pytest.mark.parametrize(
     ("batch_size", "rng", "pattern"),
     [
-        (0, 0, r"'batch_size' parameter of Split.batches must be an integer in \[1, inf\]"),
+        (0, 0, r"'batch_size' parameter of Split.batches must be an integer in \[1, inf\)"),
         (1.5, 0, r"'batch_size' parameter of Split.batches must be an integer"),
         (4, "seed", r"'rng' parameter of Split.batches must be a non-negative integer seed"),
     ],

@@ -1,0 +1,134 @@
+"""``analogsim info``: versions, compute backends found, threads and BLAS.
+
+Versions come from the installed distributions' metadata, so optional heavy packages (torch,
+CuPy) are reported without being imported. Backends are probed only when this command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+HELP = "versions, backends found, threads"
+
+#: label -> distribution names to try: the first one installed is reported.
+PACKAGES = {
+    "numpy": ("numpy",),
+    "scipy": ("scipy",),
+    "numba": ("numba",),
+    "numba-cuda": ("numba-cuda",),
+    "h5py": ("h5py",),
+    "scikit-learn": ("scikit-learn",),
+    "torch": ("torch",),
+    "cupy": ("cupy", "cupy-cuda12x", "cupy-cuda11x", "cupy-cuda13x"),
+    "threadpoolctl": ("threadpoolctl",),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as JSON instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = collect()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def collect() -> dict[str, Any]:
+    """Everything ``analogsim info`` reports, as plain data."""
+    import analogsim
+    from analogsim.benchmarking import thread_settings
+
+    _start_numba_threads()
+    return {
+        "analogsim": analogsim.__version__,
+        "python": f"{platform.python_version()} ({platform.python_implementation()}, "
+                  f"{sys.executable})",
+        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "packages": {label: package_version(names) for label, names in PACKAGES.items()},
+        "backends": backends(),
+        "threads": thread_settings(),
+    }
+
+
+def package_version(distributions: tuple[str, ...]) -> str | None:
+    """Version of the first of ``distributions`` that is installed, else None."""
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def backends() -> dict[str, str]:
+    """Each compute backend and whether it is usable here (with the reason when not)."""
+    from analogsim.backends import cuda_available
+
+    found = {"cpu": "available (Numba kernels; NumPy references)"}
+    if package_version(PACKAGES["cupy"]) is None:
+        found["cuda (CuPy)"] = "not available: CuPy is not installed"
+    elif cuda_available():
+        found["cuda (CuPy)"] = "available"
+    else:
+        found["cuda (CuPy)"] = "not available: CuPy sees no CUDA device"
+    found["numba.cuda"] = _numba_cuda_status()
+    return found
+
+
+def _numba_cuda_status() -> str:
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "simulator (NUMBA_ENABLE_CUDASIM=1): kernels run on the CPU"
+    try:
+        from numba import cuda
+
+        return "available" if cuda.is_available() else "not available: no CUDA device/driver"
+    except Exception as error:  # a broken CUDA toolkit must not break `info`
+        return f"not available: {type(error).__name__}: {error}"
+
+
+def _start_numba_threads() -> None:
+    """Run one small compiled parallel kernel so Numba picks its threading layer."""
+    import numpy as np
+
+    from analogsim.kernels.mvm import epilogue_numba
+
+    y = np.zeros((2, 2), dtype=np.float32)
+    ones = np.ones(2, dtype=np.float32)
+    epilogue_numba(y, None, ones, ones, ones * 0, 0.0, 0.0, np.inf, 1.0, np.uint64(0), y)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The text ``analogsim info`` prints."""
+    lines = [f"analogsim {report['analogsim']}",
+             f"python     {report['python']}",
+             f"platform   {report['platform']}",
+             "packages:"]
+    for label, version in report["packages"].items():
+        lines.append(f"  {label:<14} {version or 'not installed'}")
+    lines.append("backends:")
+    for name, status in report["backends"].items():
+        lines.append(f"  {name:<14} {status}")
+    threads = report["threads"]
+    lines.append("threads:")
+    lines.append(f"  {'numba':<14} {threads['numba_threads']} of "
+                 f"{threads['numba_threads_max']} (threading layer: "
+                 f"{threads['numba_threading_layer']})")
+    for pool in threads["blas"]:
+        lines.append(f"  {'BLAS':<14} {pool['internal_api']} {pool['version']} "
+                     f"(loaded by {pool['loaded_by']}): "
+                     f"{pool['num_threads']} threads ({pool['threading_layer']}, "
+                     f"{pool['architecture']})")
+    if not threads["blas"]:
+        lines.append(f"  {'BLAS':<14} unknown (install threadpoolctl to see it)")
+    return "\n".join(lines)

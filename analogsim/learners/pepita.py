@@ -1,0 +1,150 @@
+"""PEPITA (Dellaferrera & Kreiman, ICML 2022): learning from an error-modulated second pass.
+
+A first forward pass gives the output error ``e = softmax(z_L) - onehot(y)``. A fixed random
+projection ``F`` (n_classes, n_features) feeds the error back into the input, and a second
+forward pass runs on ``x_mod = x - e F``. Every layer then learns from quantities it sees
+itself, by one outer product applied as pulses through ``tile.update`` (``W <- W - lr x^T d``):
+
+- hidden layers ``l < L``: ``d = h_l - h_l_mod``, input: the layer's modulated input;
+- the output layer: ``d = e``, input: its modulated input ``h_{L-1, mod}``.
+
+No weight is read and nothing goes backward through the chip. The output layer is an analog
+tile like the others; its softmax is digital and the network's hidden activation is not
+applied to it (PEPITA uses ``layer.pre_activation`` there), so the last width must be the
+number of classes. The paper adds ``+ F e``; since ``F`` is drawn from a distribution symmetric
+about zero, ``- e F`` is the same algorithm in distribution.
+
+The digital biases learn from the same layer-local errors. Optionally (``normalise_update``)
+each sample's contribution to an update is divided by the squared norm of the layer input it
+multiplies (a normalised-LMS step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import softmax
+
+from analogsim._validation import check_range
+from analogsim.errors import ParameterError
+from analogsim.learners._base import Learner
+from analogsim.network import Layer, Network, activate, normalise
+
+
+class PEPITA(Learner):
+    """Present the Error to Perturb the Input To modulate Activity; forward-only.
+
+    Parameters
+    ----------
+    lr : float, >= 0
+        Learning rate of the analog weights (``tile.update``), per sample of a batch's mean
+        update. Default 0.02.
+    bias_lr : float, >= 0, optional
+        Learning rate of the digital biases; defaults to ``lr``.
+    feedback_scale : float, > 0
+        Entries of ``F`` are uniform in ``+-feedback_scale * sqrt(6 / n_features)``; the paper
+        uses 0.05. Default 0.05.
+    normalise_update : bool
+        Divide each sample's update by its layer input's squared norm, a normalised-LMS step
+        (then ``lr`` near 1 to 4 is the range to try). Off by default: in our tests it
+        learned more slowly at the output layer. Default False.
+    n_classes : int, optional
+        Number of classes; inferred from the training labels by default. The network's last
+        width must equal it.
+    """
+
+    default_batch_size = 64
+
+    def __init__(self, *, lr: float = 0.02, bias_lr: float | None = None,
+                 feedback_scale: float = 0.05, normalise_update: bool = False,
+                 n_classes: int | None = None) -> None:
+        super().__init__(n_classes)
+        check_range("PEPITA", "lr", lr, 0.0, None)
+        if bias_lr is not None:
+            check_range("PEPITA", "bias_lr", bias_lr, 0.0, None)
+        check_range("PEPITA", "feedback_scale", feedback_scale, 0.0, None, closed="neither")
+        _check_flag("PEPITA", "normalise_update", normalise_update)
+        self.lr = float(lr)
+        self.bias_lr = float(lr if bias_lr is None else bias_lr)
+        self.feedback_scale = float(feedback_scale)
+        self.normalise_update = normalise_update
+        self.projection: np.ndarray | None = None
+        self._trained_net: Network | None = None
+
+    # ------------------------------------------------------------------ Learner interface
+    def _setup(self, net: Network, n_classes: int, rng: np.random.Generator) -> None:
+        """Check the widths; draw ``F`` unless continuing on the network it was drawn for."""
+        self._check_network(net, n_classes, "PEPITA.fit")
+        shape = (n_classes, net.n_inputs)
+        if self._trained_net is net and self.projection is not None \
+                and self.projection.shape == shape:
+            return
+        bound = self.feedback_scale * np.sqrt(6.0 / net.n_inputs)
+        self.projection = rng.uniform(-bound, bound, shape).astype(np.float32)
+        self._trained_net = net
+
+    def train_step(self, net: Network, x: np.ndarray, y: np.ndarray,
+                   rng: np.random.Generator) -> tuple[float, int]:
+        """Two forward passes, then one local update per layer."""
+        _, outputs = self._forward(net, x)
+        probabilities = softmax(outputs[-1].astype(np.float64), axis=1)
+        rows = np.arange(len(y))
+        loss = float(-np.mean(np.log(np.maximum(probabilities[rows, y], 1e-12))))
+        correct = int(np.sum(np.argmax(probabilities, axis=1) == y))
+        error = probabilities
+        error[rows, y] -= 1.0
+        error = error.astype(np.float32)
+        inputs_mod, outputs_mod = self._forward(net, x - error @ self.projection)
+        last = len(net.layers) - 1
+        for index, layer in enumerate(net.layers):
+            signal = error if index == last else outputs[index] - outputs_mod[index]
+            self._update(layer, inputs_mod[index], signal / len(y))
+        return loss, correct
+
+    def predict(self, net: Network, x: object) -> np.ndarray:
+        """Labels (int64, (batch,)): argmax of the output layer's pre-activation."""
+        inputs = net.check_inputs(x, "PEPITA.predict")
+        if self.n_classes is not None:
+            self._check_network(net, self.n_classes, "PEPITA.predict")
+        return np.argmax(self.logits(net, inputs), axis=1).astype(np.int64)
+
+    # ------------------------------------------------------------------ public helpers
+    def logits(self, net: Network, x: object) -> np.ndarray:
+        """The output layer's pre-activation (batch, n_classes); its softmax is the output."""
+        inputs = net.check_inputs(x, "PEPITA.logits")
+        return self._forward(net, inputs)[1][-1]
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per layer: the input the tile sees (normalised) and the output (the last one is the
+        pre-activation: the output nonlinearity is the digital softmax)."""
+        inputs, outputs, h = [], [], x
+        last = len(net.layers) - 1
+        for index, layer in enumerate(net.layers):
+            h_in = normalise(layer.normalisation, h)
+            pre = layer.tile.forward(h_in) + layer.bias
+            h = pre if index == last else activate(layer.activation, pre)
+            inputs.append(h_in)
+            outputs.append(h)
+        return inputs, outputs
+
+    def _update(self, layer: Layer, layer_input: np.ndarray, signal: np.ndarray) -> None:
+        """``W <- W - lr x^T d`` on the chip, ``b <- b - bias_lr sum(d)`` digitally."""
+        layer.bias -= np.float32(self.bias_lr) * signal.sum(axis=0, dtype=np.float32)
+        if self.normalise_update:
+            norms = np.sum(np.square(layer_input, dtype=np.float64), axis=1, keepdims=True)
+            signal = signal / (norms + 1e-6)
+        layer.tile.update(layer_input, signal.astype(np.float32), self.lr)
+
+    def _check_network(self, net: Network, n_classes: int, owner: str) -> None:
+        if net.widths[-1] != n_classes:
+            raise ParameterError(f"{owner}: PEPITA's output layer gives one logit per class, so "
+                                 f"the network's last width must be {n_classes}; got widths "
+                                 f"{net.widths}. Make it with widths=[..., {n_classes}].")
+
+
+def _check_flag(owner: str, name: str, value: object) -> None:
+    """A bool parameter (``check_choice`` would let 1 and 0 pass as True and False)."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"The '{name}' parameter of {owner} must be True or False. "
+                             f"Got {value!r} instead.")
