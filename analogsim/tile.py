@@ -16,9 +16,8 @@ from analogsim._tile_parameters import TileArrays
 from analogsim._validation import check_choice, check_range
 from analogsim.devices import DeviceModel
 from analogsim.kernels.counter_rng import draw_key, normal_array
-from analogsim.kernels.mvm import quantize_inputs
+from analogsim.kernels.mvm import quantize_inputs, row_read_variance
 from analogsim.kernels.physics import UpdateRule
-from analogsim.kernels.pulsed_update import pulse_count_means
 from analogsim.periphery import SAMPLERS, Periphery
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ class Tile:
         self._cache_time: float | None = None
         self._weight = np.empty((rows, cols), dtype=np.float32)
         self._variance: np.ndarray | None = None
+        #: The read-noise variance when every device has the same one (ReRAM, ECRAM), else None.
+        self._uniform_variance: float | None = None
         self._compensation = 1.0
 
     # ------------------------------------------------------------------ public operations
@@ -112,7 +113,7 @@ class Tile:
             arrays.written_at[0] = now
         elif sampler == "fast":
             pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
-            up, down = pulse_count_means(inputs, errors, pulses_per_unit)
+            up, down = kernels.count_means(inputs, errors, pulses_per_unit)
             kernels.apply_fast(up, down, *self._state_arrays(), now, self._params,
                                self._key(rng))
         else:
@@ -201,13 +202,17 @@ class Tile:
         y = x_q @ weight
         noise_variance = None
         if variance is not None and periphery.read_noise:
-            noise_variance = (x_q * x_q) @ variance
+            if self._uniform_variance is not None:  # no second matmul (see kernels.mvm)
+                noise_variance = row_read_variance(x_q, self._uniform_variance)
+            else:
+                noise_variance = (x_q * x_q) @ variance
         scale = self.weight_scale * self._compensation
         adc_range = periphery.adc_range if periphery.adc_bits is not None else np.inf
+        out = np.empty_like(y)  # not in place: an output aliasing y does not vectorise
         self._chip.kernels.epilogue(y, noise_variance, input_scale, gain, offset,
                                     float(periphery.out_noise), float(periphery.adc_step),
-                                    float(adc_range), float(scale), self._key(rng), y)
-        return y
+                                    float(adc_range), float(scale), self._key(rng), out)
+        return out
 
     def _effective(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Cached (weight in g_max units, read-noise variance or None) at the chip's time."""
@@ -219,6 +224,9 @@ class Tile:
                                                  arrays.drift_xi, arrays.stuck, self._signs,
                                                  now, self._params, self._weight, variance)
             self._variance = variance if np.any(variance > 0.0) else None
+            self._uniform_variance = None
+            if self._variance is not None and variance.min() == variance.max():
+                self._uniform_variance = float(variance.flat[0])
             self._cache_time = now
             self._compensation = 1.0
             if self.periphery.drift_compensation and self.drift_reference > 0.0:
@@ -276,6 +284,12 @@ class Tile:
         kernels.pulse_trains(prob_d, length, key ^ np.uint64(0x5DEECE66D), d_bits)
         # The update's own noise gets a third derived key: sharing the x trains' key would
         # correlate a device's cycle noise with whether its input slot fired.
-        kernels.apply_exact(x_bits, np.sign(inputs).astype(np.int8), d_bits,
-                            np.sign(errors).astype(np.int8), *self._state_arrays(),
-                            self._chip.time, self._params, key ^ np.uint64(0x2545F4914F6CDD1D))
+        kernels.apply_exact(_by_line(x_bits), _by_line(np.sign(inputs).astype(np.int8)),
+                            _by_line(d_bits), _by_line(np.sign(errors).astype(np.int8)),
+                            *self._state_arrays(), self._chip.time, self._params,
+                            key ^ np.uint64(0x2545F4914F6CDD1D))
+
+
+def _by_line(per_sample: np.ndarray) -> np.ndarray:
+    """(batch, lines) -> (lines, batch), C-contiguous: the exact sampler's layout."""
+    return np.ascontiguousarray(per_sample.T)

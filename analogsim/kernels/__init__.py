@@ -30,6 +30,7 @@ class KernelSet:
     effective_weights: Any
     program: Any
     epilogue: Any
+    count_means: Any
     apply_fast: Any
     pulse_trains: Any
     apply_exact: Any
@@ -47,11 +48,13 @@ def get_kernels(name: str = "numba") -> KernelSet:
             effective_weights=_size_aware(drift.effective_weights_numba, lambda a: a[0].size),
             program=_size_aware(program.program_numba, lambda a: a[0].size),
             epilogue=_size_aware(mvm.epilogue_numba, lambda a: a[0].size),
+            count_means=_size_aware(pulsed_update.pulse_count_means,
+                                    lambda a: a[0].shape[1] * a[1].shape[1]),
             apply_fast=_size_aware(pulsed_update.apply_fast_numba, lambda a: a[0].size),
             pulse_trains=_size_aware(pulsed_update.pulse_trains_numba,
                                      lambda a: a[0].size * a[1]),
             apply_exact=_size_aware(pulsed_update.apply_exact_numba,
-                                    lambda a: a[0].size * a[2].shape[1]),
+                                    lambda a: a[0].size * a[2].shape[0]),
         )
     from analogsim.kernels import pulsed_update_numpy
 
@@ -60,6 +63,7 @@ def get_kernels(name: str = "numba") -> KernelSet:
         effective_weights=drift.effective_weights_numpy,
         program=program.program_numpy,
         epilogue=mvm.epilogue_numpy,
+        count_means=pulsed_update_numpy.pulse_count_means_numpy,
         apply_fast=pulsed_update_numpy.apply_fast_numpy,
         pulse_trains=pulsed_update_numpy.pulse_trains_numpy,
         apply_exact=pulsed_update_numpy.apply_exact_numpy,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from analogsim.kernels._cpu_scalar import S
+from analogsim.kernels._cpu_scalar import RNG, S
 from analogsim.kernels.counter_rng import normal_array
 from analogsim.kernels.physics import (
     P_GMAX,
@@ -21,7 +21,7 @@ from analogsim.kernels.physics import (
     P_PROG2,
 )
 
-_normal = S.normal
+_normal = RNG.normal
 _program_value = S.program_value
 
 
@@ -42,7 +42,7 @@ def program_numpy(targets, conductance, written_at, stuck, bound_low, bound_high
     written_at[free] = now
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def program_numba(targets, conductance, written_at, stuck, bound_low, bound_high, now, p, key):
     """Numba version of :func:`program_numpy`."""
     n_pairs, rows, cols = targets.shape

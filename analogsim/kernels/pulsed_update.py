@@ -18,34 +18,46 @@ Two samplers (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016):
     noise of ``n`` pulses (each step multiplied by ``1 + dw_min_std xi``) is drawn as one normal
 with the std of their sum.
 
-Both samplers share :func:`_pulse_device`, which applies ``n`` pulses of one sign to one
-weight: drift since the last write is folded in first (the device restarts its drift clock),
-stuck devices ignore pulses, a PCM pair (unipolar SET on G+ or G-, never lowering the device)
-is refreshed when one side passes ``refresh_threshold`` of its maximum (not when either device
-of the pair is stuck).
+Both samplers share ``pulse_device`` (:mod:`analogsim.kernels.device_rules`, the same source
+as the CUDA kernels'), which applies ``n`` pulses of one sign to one weight: drift since the
+last write is folded in first (the device restarts its drift clock), stuck devices ignore
+pulses, a PCM pair (unipolar SET on G+ or G-, never lowering the device) is refreshed when one
+side passes ``refresh_threshold`` of its maximum (not when either device of the pair is
+stuck).
+
+Every random number has a fixed counter, so the order and the place in which a kernel draws
+them does not change its results. The fast sampler works a row of devices at a time: it draws
+the two Poisson uniforms, the order coin and the two cycle-noise normals of the row in one
+vectorised pass (about 4 ns a normal, against about 30 ns drawn one by one between the
+branches of the pulse rule), inverts the row's Poisson counts in vectorised loops (the same
+arithmetic as ``scalar.poisson``, so the same counts), and draws the rest only where used: a
+count's normal above the inversion limit, a pair's refresh normal when it is refreshed.
+Measured single-threaded at 256 x 1024 x 1024 on ReRAM, this takes ``apply_fast`` from 480 ms
+to about 120 ms with results identical bit for bit.
 """
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
-from analogsim.kernels._cpu_scalar import S
-from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRESH
+from analogsim.kernels._cpu_scalar import RNG, RULES, S
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT, POISSON_MAX_TERMS
 
 _normal = S.normal
-_uniform = S.uniform
 _poisson = S.poisson
 _popcount = S.popcount
-_steps_up = S.steps_up
-_steps_down = S.steps_down
-_program_value = S.program_value
-_drift_exponent = S.drift_exponent
-_drift_factor = S.drift_factor
+_pulse_device = RULES.pulse_device
+_uniform = S.uniform
+_uniform_inline = RNG.uniform
+_normal_inline = RNG.normal
 
 #: Random numbers per device in the fast sampler (counter stride): up count (uniform, normal),
 #: down count (uniform, normal), order, up noise, down noise, refresh after up, after down.
 FAST_SLOTS = 9
+_U = tuple(np.uint64(k) for k in range(FAST_SLOTS))
 
 
 def pulse_count_means(x, d, pulses_per_unit):
@@ -59,111 +71,115 @@ def pulse_count_means(x, d, pulses_per_unit):
 
     Returns
     -------
-    (up, down): two (R, C) float32 arrays.
+    (up, down): two (R, C) float32 arrays, the values of
+    :func:`~analogsim.kernels.pulsed_update_numpy.pulse_count_means_numpy`, split from the
+    two matmul products in one compiled pass, in place.
     """
     magnitude = np.abs(x).T @ np.abs(d)
     signed = x.T @ d
-    half = np.float32(0.5 * pulses_per_unit)
-    up = np.maximum((magnitude - signed) * half, 0.0, dtype=np.float32)
-    down = np.maximum((magnitude + signed) * half, 0.0, dtype=np.float32)
-    return up, down
+    split_counts_numba(magnitude, signed, np.float32(0.5 * pulses_per_unit))
+    return magnitude, signed
 
 
-@numba.njit(cache=True)
-def _settle(conductance, written_at, drift_xi, k, i, j, now, p):
-    """Fold the drift since the last write into the stored conductance; restart its clock."""
-    elapsed = now - written_at[k, i, j]
-    if elapsed > 0.0:
-        g = np.float64(conductance[k, i, j])
-        nu = _drift_exponent(abs(g) / p[P_GMAX], np.float64(drift_xi[k, i, j]), p)
-        conductance[k, i, j] = g * _drift_factor(elapsed, nu, p)
-    written_at[k, i, j] = now
-
-
-@numba.njit(cache=True)
-def _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
-                  bound_high, i, j, count, going_up, z, z_refresh, now, p):
-    """Apply ``count`` pulses of one sign to weight (i, j); see the module docstring."""
-    if count <= 0:
-        return
-    n = np.float64(count)
-    if conductance.shape[0] == 1:
-        if stuck[0, i, j] != 0:
-            return
-        _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
-        g = np.float64(conductance[0, i, j])
-        if going_up:
-            g = _steps_up(g, n, step_up[0, i, j], bound_high[0, i, j], p[P_GAMMA_UP],
-                          bound_low[0, i, j], z, p)
-        else:
-            g = _steps_down(g, n, step_down[0, i, j], bound_low[0, i, j], p[P_GAMMA_DOWN],
-                            bound_high[0, i, j], z, p)
-        conductance[0, i, j] = g
-        return
-    side = 0 if going_up else 1
-    if stuck[side, i, j] != 0:
-        return
-    _settle(conductance, written_at, drift_xi, side, i, j, now, p)
-    start = np.float64(conductance[side, i, j])
-    # SET pulses only ever raise a device: noise cannot take it below where it started.
-    conductance[side, i, j] = max(_steps_up(start, n, step_up[side, i, j],
-                                            bound_high[side, i, j], p[P_GAMMA_UP],
-                                            bound_low[side, i, j], z, p), start)
-    if stuck[1 - side, i, j] != 0:
-        return  # a pair with a stuck device cannot be refreshed
-    threshold = p[P_REFRESH]
-    if (conductance[0, i, j] > threshold * bound_high[0, i, j]
-            or conductance[1, i, j] > threshold * bound_high[1, i, j]):
-        _refresh_pair(conductance, written_at, drift_xi, stuck, bound_low, bound_high, i, j,
-                      z_refresh, now, p)
-
-
-@numba.njit(cache=True)
-def _refresh_pair(conductance, written_at, drift_xi, stuck, bound_low, bound_high, i, j,
-                  z_refresh, now, p):
-    """Read the pair, reset both devices, reprogram the difference onto one of them."""
-    for side in range(2):
-        _settle(conductance, written_at, drift_xi, side, i, j, now, p)
-    difference = np.float64(conductance[0, i, j]) - np.float64(conductance[1, i, j])
-    target_side = 0 if difference >= 0.0 else 1
-    for side in range(2):
-        if side == target_side:
-            conductance[side, i, j] = _program_value(abs(difference), bound_low[side, i, j],
-                                                     bound_high[side, i, j], z_refresh, p)
-        else:
-            conductance[side, i, j] = bound_low[side, i, j]
-        written_at[side, i, j] = now
+@numba.njit(parallel=True, cache=True)
+def split_counts_numba(magnitude, signed, half):
+    """``up = max((A - S) half, 0)`` into ``magnitude``, ``down = max((A + S) half, 0)`` into
+    ``signed``; float32 arithmetic, as NumPy's."""
+    rows, cols = magnitude.shape
+    zero = np.float32(0.0)
+    for i in numba.prange(rows):
+        for j in range(cols):
+            total, net = magnitude[i, j], signed[i, j]
+            magnitude[i, j] = max((total - net) * half, zero)
+            signed[i, j] = max((total + net) * half, zero)
 
 
 @numba.njit(parallel=True, cache=True)
 def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
                      step_down, bound_low, bound_high, now, p, key):
     """Fast sampler: Poisson counts from the (R, C) means, then the pulses of each device."""
-    rows, cols = mean_up.shape
-    stride = np.uint64(FAST_SLOTS)
-    for i in numba.prange(rows):
+    for i in numba.prange(mean_up.shape[0]):
+        _fast_row(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+                  step_down, bound_low, bound_high, now, p, key, i)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fast_row(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+              step_down, bound_low, bound_high, now, p, key, i):
+    """Row ``i`` of the fast sampler: its variates and Poisson counts in vectorised loops,
+    then each device's two blocks. (A function of its own, not the body of the parallel
+    loop: Numba's parallel passes over this much inlined code took minutes to compile.)"""
+    cols = mean_up.shape[1]
+    first = np.uint64(i * cols) * np.uint64(FAST_SLOTS)
+    draws = np.empty((5, cols))
+    _draw_row(key, first, draws)
+    counts_up = _count_row(mean_up[i], draws[0], key, first + _U[1])
+    counts_down = _count_row(mean_down[i], draws[1], key, first + _U[3])
+    for j in range(cols):
+        n_up, n_down = counts_up[j], counts_down[j]
+        if n_up == 0 and n_down == 0:
+            continue
+        base = first + np.uint64(j * FAST_SLOTS)
+        up_first = draws[2, j] < 0.5
+        for turn in range(2):
+            if (turn == 0) == up_first:
+                _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                              bound_low, bound_high, i, j, n_up, True, draws[3, j], key,
+                              base + _U[7], now, p)
+            else:
+                _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                              bound_low, bound_high, i, j, n_down, False, draws[4, j], key,
+                              base + _U[8], now, p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _draw_row(key, first, draws):
+    """The variates of a row that most devices use, vectorised: ``draws[:, j]`` = up-count
+    uniform, down-count uniform, order coin, up noise, down noise of device ``j``."""
+    u2, u4, u5, u6 = _U[2], _U[4], _U[5], _U[6]
+    for j in range(draws.shape[1]):
+        base = first + np.uint64(j * FAST_SLOTS)
+        draws[0, j] = _uniform_inline(key, base)
+        draws[1, j] = _uniform_inline(key, base + u2)
+        draws[2, j] = _uniform_inline(key, base + u4)
+        draws[3, j] = _normal_inline(key, base + u5)
+        draws[4, j] = _normal_inline(key, base + u6)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _count_row(mean, u, key, normal_first):
+    """``poisson(mean[j], u[j], normal(key, normal_first + 9 j))`` for a row (int64).
+
+    The inversion runs for all devices at once, term by term, with the arithmetic of
+    ``poisson`` (so the same counts): a device's running sum never decreases, so once its
+    uniform is below the sum it stays below, and its count is the last term that was not.
+    Means at or above the inversion limit take the rounded normal, drawn only for them.
+    """
+    cols = mean.shape[0]
+    rate, term, total = np.empty(cols), np.empty(cols), np.empty(cols)
+    out = np.empty(cols, dtype=np.int64)
+    for j in range(cols):
+        mean_j = np.float64(mean[j])
+        rate[j] = mean_j if 0.0 < mean_j < POISSON_INVERSION_LIMIT else 0.0
+        term[j] = math.exp(-rate[j])
+        total[j] = term[j]  # 1 for rate 0: a uniform never exceeds it
+        out[j] = 0
+    for count in range(1, POISSON_MAX_TERMS + 1):
+        going = 0
         for j in range(cols):
-            base = np.uint64(i * cols + j) * stride
-            n_up = _poisson(np.float64(mean_up[i, j]), _uniform(key, base),
-                            _normal(key, base + np.uint64(1)))
-            n_down = _poisson(np.float64(mean_down[i, j]), _uniform(key, base + np.uint64(2)),
-                              _normal(key, base + np.uint64(3)))
-            if n_up == 0 and n_down == 0:
-                continue
-            up_first = _uniform(key, base + np.uint64(4)) < 0.5
-            z_up = _normal(key, base + np.uint64(5))
-            z_down = _normal(key, base + np.uint64(6))
-            z_refresh_up = _normal(key, base + np.uint64(7))
-            z_refresh_down = _normal(key, base + np.uint64(8))
-            for turn in range(2):
-                if (turn == 0) == up_first:
-                    _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                  bound_low, bound_high, i, j, n_up, True, z_up, z_refresh_up,
-                                  now, p)
-                else:
-                    _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                  bound_low, bound_high, i, j, n_down, False, z_down,
-                                  z_refresh_down, now, p)
+            more = u[j] > total[j]
+            out[j] = count if more else out[j]
+            term[j] *= rate[j] / count
+            total[j] += term[j]
+            going += more
+        if going == 0:
+            break
+    for j in range(cols):
+        mean_j = np.float64(mean[j])
+        if mean_j >= POISSON_INVERSION_LIMIT:
+            z = _normal(key, normal_first + np.uint64(j * FAST_SLOTS))
+            out[j] = _poisson(mean_j, 0.5, z)
+    return out
 
 
 @numba.njit(parallel=True, cache=True)
@@ -188,18 +204,33 @@ def pulse_trains_numba(probability, length, key, out_bits):
 @numba.njit(parallel=True, cache=True)
 def apply_exact_numba(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi, stuck,
                       step_up, step_down, bound_low, bound_high, now, p, key):
-    """Exact sampler: coincidences of the pulse trains, applied sample after sample."""
-    batch, rows = x_bits.shape
-    cols = d_bits.shape[1]
-    for i in numba.prange(rows):
-        for j in range(cols):
-            base = np.uint64(i * cols + j) * np.uint64(batch) * np.uint64(2)
-            for b in range(batch):
-                count = _popcount(x_bits[b, i] & d_bits[b, j])
-                if count == 0:
-                    continue
-                going_up = x_sign[b, i] * d_sign[b, j] < 0
-                slot = base + np.uint64(2 * b)
-                _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                              bound_low, bound_high, i, j, count, going_up,
-                              _normal(key, slot), _normal(key, slot + np.uint64(1)), now, p)
+    """Exact sampler: coincidences of the pulse trains, applied sample after sample.
+
+    x_bits : (R, B) uint64 trains of the inputs, x_sign : (R, B) int8; d_bits : (C, B),
+    d_sign : (C, B): one row per line, so the loop over samples reads contiguous memory.
+    Sample ``b`` of device ``e = i C + j`` draws its cycle noise from counter ``2 B e + 2 b``
+    and its refresh noise from ``2 B e + 2 b + 1``.
+    """
+    for i in numba.prange(x_bits.shape[0]):
+        _exact_row(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi, stuck,
+                   step_up, step_down, bound_low, bound_high, now, p, key, i)
+
+
+@numba.njit(cache=True)
+def _exact_row(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi, stuck,
+               step_up, step_down, bound_low, bound_high, now, p, key, i):
+    """Row ``i`` of the exact sampler (see :func:`_fast_row` for why a function)."""
+    batch = x_bits.shape[1]
+    cols = d_bits.shape[0]
+    one = np.uint64(1)
+    for j in range(cols):
+        base = np.uint64(i * cols + j) * np.uint64(batch) * np.uint64(2)
+        for b in range(batch):
+            count = _popcount(x_bits[i, b] & d_bits[j, b])
+            if count == 0:
+                continue
+            going_up = x_sign[i, b] * d_sign[j, b] < 0
+            slot = base + np.uint64(2 * b)
+            _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                          bound_low, bound_high, i, j, count, going_up, _normal(key, slot),
+                          key, slot + one, now, p)

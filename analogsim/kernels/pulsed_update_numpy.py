@@ -6,14 +6,15 @@ random numbers (same counters), the same closed-form step rules of
 :mod:`analogsim.kernels.scalar`, the same drift settling and PCM pair refresh, the same
 rounding to float32 at the same points. They loop over samples or Poisson terms and are
 vectorised over devices, and call no compiled code (only two constants are shared with the
-Numba module), so they serve as an independent check.
+Numba module), so they serve as an independent check. They draw every random number of the
+counter layout; the kernels draw only those they use, with the same results.
 
 Agreement with the Numba kernels: every operation is the same IEEE float64 arithmetic in the
-same order, except the transcendental functions (``exp`` of the Poisson inversion, ``log``
-and ``cos`` of the normals, ``pow`` of the step and drift rules), which NumPy and LLVM/libm
-may round differently by one ulp. That changes a float32 state value by at most one float32
-ulp, and flips a Poisson count or an ADC level only when a uniform falls within ~1e-16 of a
-threshold; in practice the results are bit-identical.
+same order (the normals are bit for bit those of the kernels), except the transcendental
+functions (``exp`` of the Poisson inversion, ``pow`` and ``log`` of the step and drift
+rules), which NumPy and LLVM/libm may round differently by one ulp. That changes a float32
+state value by at most one float32 ulp, and flips a Poisson count only when a uniform falls
+within ~1e-16 of a threshold; in practice the results are bit-identical.
 
 Within one call every device appears at most once per vectorised step (once per turn of the
 fast sampler, once per sample of the exact one), so fancy-index writes never collide.
@@ -47,10 +48,8 @@ from analogsim.kernels.physics import (
     P_T0,
 )
 from analogsim.kernels.pulsed_update import FAST_SLOTS
-from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT, POISSON_MAX_TERMS
 
-#: The Poisson inversion stops after this many terms (as the scalar rule does).
-POISSON_MAX_TERMS = 200
 _SWAR = tuple(np.uint64(v) for v in (0x5555555555555555, 0x3333333333333333,
                                      0x0F0F0F0F0F0F0F0F, 0x0101010101010101))
 
@@ -89,12 +88,13 @@ def _program_value(target, low, high, z, p):
     return _clip(target + np.maximum(sigma, 0.0) * z, low, high)
 
 
-def _cycle_noise(first_step, ratio, n, p):
-    """Std of the summed multiplicative cycle noise (``scalar.cycle_noise``)."""
+def _cycle_noise(first_step, ratio, decay, n, p):
+    """Std of the summed multiplicative cycle noise (``scalar.cycle_noise``), with
+    ``decay = ratio^n``."""
     ratio = np.asarray(ratio, dtype=np.float64)
-    squared = ratio * ratio
-    safe = np.where(ratio >= 1.0, 0.0, squared)
-    total = np.where(ratio >= 1.0, n, (1.0 - safe**n) / (1.0 - safe))
+    flat = ratio >= 1.0
+    safe_ratio = np.where(flat, 0.0, ratio)
+    total = np.where(flat, n, (1.0 - decay * decay) / (1.0 - safe_ratio * safe_ratio))
     return p[P_DW_STD] * np.abs(first_step) * np.sqrt(total)
 
 
@@ -102,29 +102,31 @@ def _steps_up(g, n, step, bound, gamma, low, z, p):
     """``n`` up pulses in closed form plus their summed cycle noise (``scalar.steps_up``)."""
     if gamma == 0.0:
         moved = g + n * step
-        first, ratio = step, np.ones_like(g)
+        first, ratio, decay = step, np.ones_like(g), np.ones_like(g)
     else:
         fixed = bound / gamma
         ratio = np.maximum(1.0 - step * gamma / bound, 0.0)
-        moved = fixed - (fixed - g) * ratio**n
+        decay = ratio**n
+        moved = fixed - (fixed - g) * decay
         first = step * (1.0 - gamma * g / bound)
-    return _clip(moved + _cycle_noise(first, ratio, n, p) * z, low, bound)
+    return _clip(moved + _cycle_noise(first, ratio, decay, n, p) * z, low, bound)
 
 
 def _steps_down(g, n, step, bound, gamma, high, z, p):
     """``n`` down pulses towards ``bound`` (<= 0), the mirror of :func:`_steps_up`."""
     constant = g - n * step
     if gamma == 0.0:
-        moved, first, ratio = constant, step, np.ones_like(g)
+        moved, first, ratio, decay = constant, step, np.ones_like(g), np.ones_like(g)
     else:
         # A device whose lower bound is 0 steps linearly, like the scalar rule.
         linear = bound == 0.0
         safe_bound = np.where(linear, -1.0, bound)
         fixed = safe_bound / gamma
         ratio = np.where(linear, 1.0, np.maximum(1.0 + step * gamma / safe_bound, 0.0))
-        moved = np.where(linear, constant, fixed + (g - fixed) * ratio**n)
+        decay = ratio**n
+        moved = np.where(linear, constant, fixed + (g - fixed) * decay)
         first = np.where(linear, step, step * (1.0 - gamma * g / safe_bound))
-    return _clip(moved - _cycle_noise(first, ratio, n, p) * z, bound, high)
+    return _clip(moved - _cycle_noise(first, ratio, decay, n, p) * z, bound, high)
 
 
 def _poisson(mean, u, z):
@@ -242,6 +244,17 @@ def _refresh_pairs(state, i, j, z_refresh, now, p):
 
 
 # ----------------------------------------------------------------------------- kernels
+def pulse_count_means_numpy(x, d, pulses_per_unit):
+    """NumPy reference of :func:`~analogsim.kernels.pulsed_update.pulse_count_means`; runs on
+    CuPy arrays too."""
+    magnitude = np.abs(x).T @ np.abs(d)
+    signed = x.T @ d
+    half = np.float32(0.5 * pulses_per_unit)
+    up = np.maximum((magnitude - signed) * half, 0.0, dtype=np.float32)
+    down = np.maximum((magnitude + signed) * half, 0.0, dtype=np.float32)
+    return up, down
+
+
 def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
                      step_down, bound_low, bound_high, now, p, key):
     """NumPy reference of :func:`~analogsim.kernels.pulsed_update.apply_fast_numba`.
@@ -291,17 +304,18 @@ def apply_exact_numpy(x_bits, x_sign, d_bits, d_sign, conductance, written_at, d
                       step_up, step_down, bound_low, bound_high, now, p, key):
     """NumPy reference of :func:`~analogsim.kernels.pulsed_update.apply_exact_numba`.
 
-    Sample ``b`` of device ``e = i C + j`` uses the normals at ``2 B e + 2 b`` (cycle noise)
-    and ``2 B e + 2 b + 1`` (refresh).
+    Trains and signs one row per line: x_bits, x_sign (R, B); d_bits, d_sign (C, B). Sample
+    ``b`` of device ``e = i C + j`` uses the normals at ``2 B e + 2 b`` (cycle noise) and
+    ``2 B e + 2 b + 1`` (refresh).
     """
     state = (conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
              bound_high)
-    batch, _ = x_bits.shape
-    cols = d_bits.shape[1]
+    batch = x_bits.shape[1]
+    cols = d_bits.shape[0]
     for b in range(batch):
-        counts = _popcount(x_bits[b][:, None] & d_bits[b][None, :])
+        counts = _popcount(x_bits[:, b][:, None] & d_bits[:, b][None, :])
         i, j = np.nonzero(counts)
-        going_up = x_sign[b, i].astype(np.int64) * d_sign[b, j].astype(np.int64) < 0
+        going_up = x_sign[i, b].astype(np.int64) * d_sign[j, b].astype(np.int64) < 0
         device = (i * cols + j).astype(np.uint64)
         slot = device * np.uint64(batch) * np.uint64(2) + np.uint64(2 * b)
         _pulse_devices(state, i, j, counts[i, j], going_up, normal_array(key, slot),

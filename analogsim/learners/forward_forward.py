@@ -28,6 +28,8 @@ from analogsim._validation import check_choice, check_range
 from analogsim.datasets import Split
 from analogsim.errors import ParameterError
 from analogsim.learners._base import History, Learner
+from analogsim.learners._digital import ReadoutAdam
+from analogsim.learners._schedule import SCHEDULES, ScheduledLearning
 from analogsim.network import (
     Layer,
     Network,
@@ -43,7 +45,7 @@ PREDICT_BY = ("readout", "goodness")
 GOODNESS = ("sum", "mean")
 
 
-class ForwardForward(Learner):
+class ForwardForward(ScheduledLearning, Learner):
     """Hinton's Forward-Forward algorithm with a label overlay; forward-only.
 
     Parameters
@@ -53,12 +55,22 @@ class ForwardForward(Learner):
         ``goodness="sum"`` and on ``threshold`` for ``"mean"``. Default 0.05.
     lr : float, >= 0
         Learning rate of the analog weights (``tile.update``); with ``normalise_update`` it is
-        the step of a sample's own pre-activation per unit of its error. Default 0.2.
+        the step of a sample's own pre-activation per unit of its error. Default 0.2 (on
+        Fashion-MNIST 784-500-500, with the Adam readout and the cosine schedule over 20
+        epochs, 0.2 made the readout worse from epoch to epoch, test error 19.3% after one
+        epoch and 26.8% after four, against 17.8% and 17.3% at 0.05; 0.05 fails the digits
+        tests, which are calibrated at 0.2).
     bias_lr : float, >= 0, optional
         Learning rate of the digital biases; defaults to ``lr``.
-    readout_lr : float, >= 0
-        Learning rate of the digital softmax readout (plain SGD), normalised by its number of
-        input features (the squared norm of its layer-normalised input). Default 10.0.
+    readout_lr : float, >= 0, optional
+        Learning rate of the digital softmax readout. With ``readout_optimizer="sgd"`` it is
+        normalised by the readout's number of input features (the squared norm of its
+        layer-normalised input), default 10.0; with ``"adam"`` it is Adam's step size,
+        default 1e-3.
+    readout_optimizer : "sgd" or "adam"
+        Optimiser of the digital readout: plain SGD (``readout_lr`` as above) or Adam
+        (``readout_lr`` is then Adam's step size). Default "sgd". (On a 10k-sample subset of
+        Fashion-MNIST, 5 epochs, 784-500-500: test error 19.6% with Adam against 21.3%.)
     negatives : "random", "hard" or "hardest"
         Wrong labels drawn uniformly; drawn in proportion to the readout's probabilities of
         the wrong classes (Hinton's hard negatives); or the readout's most likely wrong
@@ -88,6 +100,10 @@ class ForwardForward(Learner):
         Divide each sample's weight update by its layer input's squared norm (a normalised-LMS
         step: raw pixels and RMS-normalised activities of any width then share one ``lr``).
         Default True.
+    schedule : "constant" or "cosine"
+        Learning rates (``lr``, ``bias_lr``, ``readout_lr``) over the steps of one ``fit``:
+        constant, or cosine annealing to 0. Default "constant". (With the Adam readout on
+        the same subset: 18.4% with "cosine" against 19.6%.)
     n_classes : int, optional
         Number of classes; inferred from the training labels by default.
     """
@@ -95,18 +111,22 @@ class ForwardForward(Learner):
     default_batch_size = 64
 
     def __init__(self, *, threshold: float = 0.05, lr: float = 0.2,
-                 bias_lr: float | None = None, readout_lr: float = 10.0,
+                 bias_lr: float | None = None, readout_lr: float | None = None,
+                 readout_optimizer: str = "sgd",
                  negatives: str = "random", predict_by: str = "readout",
                  goodness: str = "sum", peer_normalisation: float = 0.03,
                  peer_momentum: float = 0.9, label_scale: float = 0.6,
                  skip_first_layer: bool = False, normalise_update: bool = True,
-                 n_classes: int | None = None) -> None:
+                 schedule: str = "constant", n_classes: int | None = None) -> None:
         super().__init__(n_classes)
         owner = "ForwardForward"
         check_range(owner, "threshold", threshold, 0.0, None, closed="neither")
         check_range(owner, "lr", lr, 0.0, None)
         if bias_lr is not None:
             check_range(owner, "bias_lr", bias_lr, 0.0, None)
+        check_choice(owner, "readout_optimizer", readout_optimizer, ("sgd", "adam"))
+        if readout_lr is None:
+            readout_lr = 1e-3 if readout_optimizer == "adam" else 10.0
         check_range(owner, "readout_lr", readout_lr, 0.0, None)
         check_choice(owner, "negatives", negatives, NEGATIVES)
         check_choice(owner, "predict_by", predict_by, PREDICT_BY)
@@ -116,10 +136,14 @@ class ForwardForward(Learner):
         check_range(owner, "label_scale", label_scale, 0.0, None, closed="neither")
         _check_flag(owner, "skip_first_layer", skip_first_layer)
         _check_flag(owner, "normalise_update", normalise_update)
+        check_choice(owner, "schedule", schedule, SCHEDULES)
+        self.schedule = schedule
+        self._step_factor = 1.0
         self.threshold = float(threshold)
         self.lr = float(lr)
         self.bias_lr = float(lr if bias_lr is None else bias_lr)
         self.readout_lr = float(readout_lr)
+        self.readout_optimizer = readout_optimizer
         self.negatives = negatives
         self.predict_by = predict_by
         self.goodness = goodness
@@ -139,6 +163,7 @@ class ForwardForward(Learner):
         if isinstance(data, Split):
             norms = np.sum(np.square(data.x, dtype=np.float64), axis=1)
             self.label_value = self.label_scale * float(np.sqrt(np.mean(norms)))
+        self._start_schedule(data, epochs, batch_size)
         return super().fit(net, data, epochs, batch_size=batch_size, rng=rng, progress=progress)
 
     def _setup(self, net: Network, n_classes: int, rng: np.random.Generator) -> None:
@@ -154,6 +179,7 @@ class ForwardForward(Learner):
     def train_step(self, net: Network, x: np.ndarray, y: np.ndarray,
                    rng: np.random.Generator) -> tuple[float, int]:
         """One step: the readout on a neutral pass, then every layer on positives/negatives."""
+        self._step_factor = self._lr_factor()
         features = self._features(net, self._with_neutral_label(x))
         log_probs = log_softmax(net.readout(features), axis=1)
         wrong = self._negative_labels(y, log_probs, rng)
@@ -213,10 +239,11 @@ class ForwardForward(Learner):
         if self.peer_normalisation > 0.0:
             d_out[:batch] += self._peer_gradient(index, out[:batch])
         delta = d_out * activation_derivative(layer.activation, pre)
-        layer.bias -= np.float32(self.bias_lr) * delta.sum(axis=0, dtype=np.float32)
+        factor = self._step_factor
+        layer.bias -= np.float32(self.bias_lr * factor) * delta.sum(axis=0, dtype=np.float32)
         if self.normalise_update:
             delta /= np.sum(np.square(h_in, dtype=np.float64), axis=1, keepdims=True) + 1e-6
-        layer.tile.update(h_in, delta.astype(np.float32), self.lr)
+        layer.tile.update(h_in, delta.astype(np.float32), self.lr * factor)
         return loss, out
 
     def _goodness(self, out: np.ndarray) -> np.ndarray:
@@ -296,10 +323,17 @@ class ForwardForward(Learner):
         """One SGD step of the softmax readout on the cross-entropy (digital)."""
         error = np.exp(log_probs)
         error[np.arange(len(y)), y] -= 1.0
+        if self.readout_optimizer == "adam":
+            state = getattr(readout, "adam", None)
+            if not isinstance(state, ReadoutAdam) or state.readout is not readout:
+                state = readout.adam = ReadoutAdam(readout)
+            state.step(features, error / len(y), self.readout_lr * self._step_factor)
+            return
         # Normalised by the feature count (the squared norm of layer-normalised features).
         error = (error / (len(y) * features.shape[1])).astype(np.float32)
-        readout.weight -= np.float32(self.readout_lr) * (features.T @ error)
-        readout.bias -= np.float32(self.readout_lr) * error.sum(axis=0)
+        lr = np.float32(self.readout_lr * self._step_factor)
+        readout.weight -= lr * (features.T @ error)
+        readout.bias -= lr * error.sum(axis=0)
 
     def _readout_width(self, net: Network) -> int:
         return int(sum(net.widths[2:] if self.skip_first_layer else net.widths[1:]))

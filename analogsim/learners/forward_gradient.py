@@ -47,8 +47,9 @@ from collections.abc import Callable
 import numpy as np
 
 from analogsim._validation import check_choice, check_range
+from analogsim.datasets import Split
 from analogsim.errors import ParameterError
-from analogsim.learners._base import Learner
+from analogsim.learners._base import History, Learner
 from analogsim.learners._digital import (
     ReadoutAdam,
     chip_logits,
@@ -57,8 +58,9 @@ from analogsim.learners._digital import (
     new_readout,
     readout_features,
 )
+from analogsim.learners._schedule import SCHEDULES, ScheduledLearning
 from analogsim.network import Layer, Network, Readout, activate, normalise
-from analogsim.tile import Tile
+from analogsim.tile import RngLike, Tile
 
 PERTURBATIONS = ("activity", "weight")
 
@@ -66,7 +68,7 @@ PERTURBATIONS = ("activity", "weight")
 Measure = Callable[[list[np.ndarray]], np.ndarray]
 
 
-class ForwardGradient(Learner):
+class ForwardGradient(ScheduledLearning, Learner):
     """Forward-gradient learner on the chip (activity perturbation with local losses by default).
 
     Parameters
@@ -74,7 +76,9 @@ class ForwardGradient(Learner):
     lr : float, > 0
         Learning rate of the tiles and biases, as a normalised (NLMS) step: the update
         ``x^T g / (1 + |x|^2)`` moves each sample's pre-activation by ``lr`` times its
-        gradient estimate, whatever the layer's width. Default 0.5.
+        gradient estimate, whatever the layer's width. Default 0.5. (On a 10k-sample subset
+        of Fashion-MNIST, 784-500-500, 3 epochs: 20.2% test error at 0.1 with the cosine
+        schedule against 24.6% at 0.5 constant; the digits tests are calibrated at 0.5.)
     readout_lr : float, > 0
         Learning rate of the digital readouts (Adam on cross-entropy). Default 1e-3.
     eps : float, > 0
@@ -87,6 +91,9 @@ class ForwardGradient(Learner):
         Local losses, one readout per layer (LG-FG-A, default), or the global loss (FG-A).
     perturb : {"activity", "weight"}
         Perturb pre-activations (default) or weights (through ``tile.update``, see module).
+    schedule : {"constant", "cosine"}
+        ``lr`` and ``readout_lr`` over the steps of one ``fit``: constant, or cosine annealing
+        to 0. Default "constant".
     n_classes : int, optional
         Number of classes; by default ``max(label) + 1`` of the training data.
     """
@@ -96,7 +103,8 @@ class ForwardGradient(Learner):
 
     def __init__(self, *, lr: float = 0.5, readout_lr: float = 1e-3, eps: float = 0.01,
                  n_perturbations: int = 8, antithetic: bool = True, local: bool = True,
-                 perturb: str = "activity", n_classes: int | None = None) -> None:
+                 perturb: str = "activity", schedule: str = "constant",
+                 n_classes: int | None = None) -> None:
         super().__init__(n_classes)
         owner = "ForwardGradient"
         check_range(owner, "lr", lr, 0.0, None, closed="neither")
@@ -106,11 +114,20 @@ class ForwardGradient(Learner):
         check_choice(owner, "antithetic", antithetic, (True, False))
         check_choice(owner, "local", local, (True, False))
         check_choice(owner, "perturb", perturb, PERTURBATIONS)
+        check_choice(owner, "schedule", schedule, SCHEDULES)
+        self.schedule = schedule
+        self._step_factor = 1.0
         self.lr, self.readout_lr, self.eps = float(lr), float(readout_lr), float(eps)
         self.n_perturbations = int(n_perturbations)
         self.antithetic, self.local, self.perturb = antithetic, local, perturb
 
     # ------------------------------------------------------------------ Learner interface
+    def fit(self, net: Network, data: Split, epochs: int = 10, *,
+            batch_size: int | None = None, rng: RngLike = 0, progress: bool = True) -> History:
+        """Train ``net`` in place (see :meth:`Learner.fit`), with the learning-rate schedule."""
+        self._start_schedule(data, epochs, batch_size)
+        return super().fit(net, data, epochs, batch_size=batch_size, rng=rng, progress=progress)
+
     def _setup(self, net: Network, n_classes: int, rng: np.random.Generator) -> None:
         """Give ``net`` its readouts (kept when they fit, so a second ``fit`` continues)."""
         widths = net.widths[1:]
@@ -124,6 +141,7 @@ class ForwardGradient(Learner):
 
     def train_step(self, net: Network, x: np.ndarray, y: np.ndarray,
                    rng: np.random.Generator) -> tuple[float, int]:
+        self._step_factor = factor = self._lr_factor()
         inputs, pre, acts = _forward(net, x, rng)
         logits = net.readout(readout_features(net, acts[-1]))
         loss = float(cross_entropy(logits.astype(np.float64), y).mean())
@@ -133,15 +151,15 @@ class ForwardGradient(Learner):
                      else self._global_activity(net, pre, y, rng))
             for layer, layer_input, grad in zip(net.layers, inputs, grads, strict=True):
                 step = grad / (len(y) * _input_energy(layer_input))
-                layer.tile.update(layer_input, step, self.lr, rng=rng)
-                layer.bias -= np.float32(self.lr) * step.sum(axis=0)
+                layer.tile.update(layer_input, step, self.lr * factor, rng=rng)
+                layer.bias -= np.float32(self.lr * factor) * step.sum(axis=0)
         else:
             self._weight_steps(net, inputs, y, rng)
         readouts = self._readouts(net)
         for readout, h in zip(readouts, acts[-len(readouts):], strict=True):
             features = readout_features(net, h)
             self._optimiser(readout).step(features, logit_gradient(readout(features), y),
-                                          self.readout_lr)
+                                          self.readout_lr * factor)
         return loss, hits
 
     def _optimiser(self, readout: Readout) -> ReadoutAdam:
@@ -251,7 +269,8 @@ class ForwardGradient(Learner):
                 rows_d[k].append(slope * b / self.n_perturbations)
         for tile, layer_input, a, d in zip(tiles, inputs, rows_a, rows_d, strict=True):
             energy = float(np.mean(_input_energy(layer_input)))  # the NLMS step, batch-wise
-            tile.update(np.concatenate(a), np.concatenate(d) / energy, self.lr, rng=rng)
+            tile.update(np.concatenate(a), np.concatenate(d) / energy,
+                        self.lr * self._step_factor, rng=rng)
 
 
 def _shift(tiles: list[Tile], pairs: list[tuple[np.ndarray, np.ndarray]], steps: list[float],

@@ -24,13 +24,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
-from analogsim._validation import check_range
+from analogsim._validation import check_choice, check_range
+from analogsim.datasets import Split
 from analogsim.errors import ParameterError
-from analogsim.learners._base import Learner
+from analogsim.learners._base import History, Learner
+from analogsim.learners._schedule import SCHEDULES, ScheduledLearning
 from analogsim.network import Layer, Network, activate, normalise
+from analogsim.tile import RngLike
 
 
-class PEPITA(Learner):
+class PEPITA(ScheduledLearning, Learner):
     """Present the Error to Perturb the Input To modulate Activity; forward-only.
 
     Parameters
@@ -42,11 +45,17 @@ class PEPITA(Learner):
         Learning rate of the digital biases; defaults to ``lr``.
     feedback_scale : float, > 0
         Entries of ``F`` are uniform in ``+-feedback_scale * sqrt(6 / n_features)``; the paper
-        uses 0.05. Default 0.05.
+        uses 0.05. Default 0.05. (Larger values make the hidden layers learn more, since
+        their signal ``h - h_mod`` scales with it, but are unstable: on Fashion-MNIST 0.5
+        diverged within two epochs of the full training set, even with the cosine schedule.)
     normalise_update : bool
         Divide each sample's update by its layer input's squared norm, a normalised-LMS step
         (then ``lr`` near 1 to 4 is the range to try). Off by default: in our tests it
         learned more slowly at the output layer. Default False.
+    schedule : "constant" or "cosine"
+        Learning rates over the steps of one ``fit``: constant, or cosine annealing to 0.
+        Default "cosine" (on a 10k-sample subset of Fashion-MNIST, 5 epochs: 22.2% test
+        error against 22.7% constant).
     n_classes : int, optional
         Number of classes; inferred from the training labels by default. The network's last
         width must equal it.
@@ -56,13 +65,16 @@ class PEPITA(Learner):
 
     def __init__(self, *, lr: float = 0.02, bias_lr: float | None = None,
                  feedback_scale: float = 0.05, normalise_update: bool = False,
-                 n_classes: int | None = None) -> None:
+                 schedule: str = "cosine", n_classes: int | None = None) -> None:
         super().__init__(n_classes)
         check_range("PEPITA", "lr", lr, 0.0, None)
         if bias_lr is not None:
             check_range("PEPITA", "bias_lr", bias_lr, 0.0, None)
         check_range("PEPITA", "feedback_scale", feedback_scale, 0.0, None, closed="neither")
         _check_flag("PEPITA", "normalise_update", normalise_update)
+        check_choice("PEPITA", "schedule", schedule, SCHEDULES)
+        self.schedule = schedule
+        self._step_factor = 1.0
         self.lr = float(lr)
         self.bias_lr = float(lr if bias_lr is None else bias_lr)
         self.feedback_scale = float(feedback_scale)
@@ -71,6 +83,12 @@ class PEPITA(Learner):
         self._trained_net: Network | None = None
 
     # ------------------------------------------------------------------ Learner interface
+    def fit(self, net: Network, data: Split, epochs: int = 10, *,
+            batch_size: int | None = None, rng: RngLike = 0, progress: bool = True) -> History:
+        """Train ``net`` in place (see :meth:`Learner.fit`), with the learning-rate schedule."""
+        self._start_schedule(data, epochs, batch_size)
+        return super().fit(net, data, epochs, batch_size=batch_size, rng=rng, progress=progress)
+
     def _setup(self, net: Network, n_classes: int, rng: np.random.Generator) -> None:
         """Check the widths; draw ``F`` unless continuing on the network it was drawn for."""
         self._check_network(net, n_classes, "PEPITA.fit")
@@ -85,6 +103,7 @@ class PEPITA(Learner):
     def train_step(self, net: Network, x: np.ndarray, y: np.ndarray,
                    rng: np.random.Generator) -> tuple[float, int]:
         """Two forward passes, then one local update per layer."""
+        self._step_factor = self._lr_factor()
         _, outputs = self._forward(net, x)
         probabilities = softmax(outputs[-1].astype(np.float64), axis=1)
         rows = np.arange(len(y))
@@ -130,11 +149,12 @@ class PEPITA(Learner):
 
     def _update(self, layer: Layer, layer_input: np.ndarray, signal: np.ndarray) -> None:
         """``W <- W - lr x^T d`` on the chip, ``b <- b - bias_lr sum(d)`` digitally."""
-        layer.bias -= np.float32(self.bias_lr) * signal.sum(axis=0, dtype=np.float32)
+        factor = self._step_factor
+        layer.bias -= np.float32(self.bias_lr * factor) * signal.sum(axis=0, dtype=np.float32)
         if self.normalise_update:
             norms = np.sum(np.square(layer_input, dtype=np.float64), axis=1, keepdims=True)
             signal = signal / (norms + 1e-6)
-        layer.tile.update(layer_input, signal.astype(np.float32), self.lr)
+        layer.tile.update(layer_input, signal.astype(np.float32), self.lr * factor)
 
     def _check_network(self, net: Network, n_classes: int, owner: str) -> None:
         if net.widths[-1] != n_classes:

@@ -140,6 +140,9 @@ def test_pulse_trains_and_apply_exact_match_cpu(cp, name):
     np.testing.assert_array_equal(cp.asnumpy(gpu_x_bits), x_bits)
     x_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (BATCH, ROWS))
     d_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (BATCH, COLS))
+    # One row per line, (lines, batch), as the tile passes them.
+    x_bits, x_sign, d_bits, d_sign = (np.ascontiguousarray(a.T)
+                                      for a in (x_bits, x_sign, d_bits, d_sign))
     arrays = random_state(device, ROWS, COLS, now=NOW, max_age=NOW, fill=0.97)
     p = device.physics().pack()
     expected = state_arrays(arrays)

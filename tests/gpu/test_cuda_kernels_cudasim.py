@@ -202,6 +202,9 @@ def test_apply_exact_matches_cpu(cuda, name):
     rng = np.random.default_rng(7)
     x_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (batch, ROWS))
     d_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (batch, COLS))
+    # One row per line, (lines, batch), as the tile passes them.
+    x_bits, x_sign, d_bits, d_sign = (np.ascontiguousarray(a.T)
+                                      for a in (x_bits, x_sign, d_bits, d_sign))
     p = device.physics().pack()
     expected = state_arrays(arrays)
     pulsed_update.apply_exact_numba(x_bits, x_sign, d_bits, d_sign, *expected, NOW, p, KEY)

@@ -53,6 +53,7 @@ def _means(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pulse_trains(seed: int = 4, batch: int = 5):
+    """Trains and signs as the exact sampler takes them: one row per line, (lines, batch)."""
     rng = np.random.default_rng(seed)
     x_probability = rng.uniform(0.0, 0.6, (batch, ROWS))
     d_probability = rng.uniform(0.0, 0.6, (batch, COLS))
@@ -63,7 +64,7 @@ def _pulse_trains(seed: int = 4, batch: int = 5):
     pulse_trains_numba(d_probability, 31, KEY ^ np.uint64(0x5DEECE66D), d_bits)
     x_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (batch, ROWS))
     d_sign = rng.choice(np.array([-1, 0, 1], dtype=np.int8), (batch, COLS))
-    return x_bits, x_sign, d_bits, d_sign
+    return tuple(np.ascontiguousarray(a.T) for a in (x_bits, x_sign, d_bits, d_sign))
 
 
 def _refreshed(before: np.ndarray, after: np.ndarray, bound_low: np.ndarray) -> int:

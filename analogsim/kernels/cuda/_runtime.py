@@ -50,8 +50,9 @@ def in_simulator() -> bool:
 
 @functools.cache
 def scalar_physics() -> Any:
-    """The scalar physics of :mod:`analogsim.kernels.scalar` as CUDA device functions."""
-    from analogsim.kernels.cuda._device_rules import build_device_rules
+    """The scalar physics of :mod:`analogsim.kernels.scalar` and the per-weight rules of
+    :mod:`analogsim.kernels.device_rules` as CUDA device functions (``.rules``)."""
+    from analogsim.kernels.device_rules import build_device_rules
     from analogsim.kernels.scalar import build
 
     device_jit = cuda_module().jit(device=True)

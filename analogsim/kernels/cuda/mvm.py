@@ -46,7 +46,8 @@ def _kernels() -> SimpleNamespace:
             value = np.float64(y[b, i])
             noise_variance = out_variance
             if has_variance:
-                noise_variance += max(np.float64(variance[b, i]), 0.0)
+                column = 0 if variance.shape[1] == 1 else i  # (B, 1): one per row
+                noise_variance += max(np.float64(variance[b, column]), 0.0)
             if noise_variance > 0.0:
                 value += math.sqrt(noise_variance) * normal(key, np.uint64(e))
             value = np.float64(gain[i]) * value + np.float64(offset[i])
@@ -65,8 +66,9 @@ def epilogue_cuda(y: Any, variance: Any, input_scale: Any, gain: Any, offset: An
 
     Parameters
     ----------
-    y, variance, out : (B, C) float32 device arrays; ``variance`` may be None (no read noise)
-        and ``out`` may be ``y``.
+    y, out : (B, C) float32 device arrays; ``out`` may be ``y``.
+    variance : (B, C) or (B, 1) float32 device array, or None (no read noise); (B, 1) is the
+        same variance for every output of a row (see :mod:`analogsim.kernels.mvm`).
     input_scale : (B,) float32; gain, offset : (C,) float32 device arrays.
     out_noise, adc_step, adc_range, scale : float
         Output-noise std, ADC step (0: no ADC), ADC full scale (may be inf), digital scale.
@@ -80,7 +82,8 @@ def epilogue_cuda(y: Any, variance: Any, input_scale: Any, gain: Any, offset: An
     check_shape(owner, "offset", offset, (cols,))
     has_variance = variance is not None
     if has_variance:
-        check_shape(owner, "variance", variance, (batch, cols))
+        check_shape(owner, "variance", variance,
+                    (batch, 1) if variance.shape[1:] == (1,) else (batch, cols))
     launch(_kernels().epilogue, batch * cols, y, variance if has_variance else y, has_variance,
            input_scale, gain, offset, float(out_noise), float(adc_step), float(adc_range),
            float(scale), as_key(key), out)

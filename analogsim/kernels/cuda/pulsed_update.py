@@ -7,8 +7,11 @@ A weight with no pulses reads its two means and nothing else, and draws one unif
 non-zero mean: the common case of a small learning rate costs little more than reading the
 means.
 ``pulse_trains`` draws the stochastic pulse trains of the exact sampler and ``apply_exact``
-applies their coincidences sample after sample, one thread per weight. Random numbers use the
-same counters as the CPU kernels, so results agree with them to floating-point rounding.
+applies their coincidences sample after sample, one thread per weight.
+
+The per-weight rules are those of the CPU kernels (:mod:`analogsim.kernels.device_rules`,
+one source) and random numbers use the same counters, drawn only where used as on the CPU,
+so results agree with the CPU kernels to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from analogsim.kernels.cuda._runtime import (
     small_constant,
 )
 from analogsim.kernels.pulsed_update import FAST_SLOTS
-from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
 
 U = [np.uint64(k) for k in range(9)]
 FAST_STRIDE = np.uint64(FAST_SLOTS)
@@ -45,25 +47,14 @@ def _kernels() -> SimpleNamespace:
     global cuda
     cuda = cuda_module()
     physics = scalar_physics()
-    normal, uniform, poisson = physics.normal, physics.uniform, physics.poisson
+    normal, uniform, pulse_count = physics.normal, physics.uniform, physics.pulse_count
     popcount, pulse_device = physics.popcount, physics.rules.pulse_device
     u1, u2, u4, u5, u6, u7, u8 = (U[k] for k in (1, 2, 4, 5, 6, 7, 8))
-
-    @cuda.jit(device=True)
-    def pulse_count(mean, key, counter):
-        """``poisson(mean, uniform(key, counter), normal(key, counter + 1))``, drawing only
-        the variate that branch of ``poisson`` reads (the other one is never used)."""
-        if mean <= 0.0:
-            return 0
-        if mean >= POISSON_INVERSION_LIMIT:
-            return poisson(mean, 0.5, normal(key, counter + u1))
-        return poisson(mean, uniform(key, counter), 0.0)
 
     @cuda.jit
     def apply_fast_kernel(mean_up, mean_down, conductance, written_at, drift_xi, stuck,
                           step_up, step_down, bound_low, bound_high, now, p, key):
         rows, cols = mean_up.shape
-        pairs = conductance.shape[0] == 2
         for e in range(cuda.grid(1), rows * cols, cuda.gridsize(1)):
             i = e // cols
             j = e - i * cols
@@ -72,22 +63,20 @@ def _kernels() -> SimpleNamespace:
             n_down = pulse_count(np.float64(mean_down[i, j]), key, base + u2)
             if n_up == 0 and n_down == 0:
                 continue
-            # Normals only where they are used: results equal the CPU kernel's, which draws
-            # all of them.
-            up_first = uniform(key, base + u4) < 0.5
+            # Variates only where used: one block alone needs no coin (a block of zero pulses
+            # does nothing), an empty block no noise.
+            up_first = n_down == 0 or (n_up > 0 and uniform(key, base + u4) < 0.5)
             z_up = normal(key, base + u5) if n_up > 0 else 0.0
             z_down = normal(key, base + u6) if n_down > 0 else 0.0
-            z_refresh_up = normal(key, base + u7) if pairs and n_up > 0 else 0.0
-            z_refresh_down = normal(key, base + u8) if pairs and n_down > 0 else 0.0
             for turn in range(2):
                 if (turn == 0) == up_first:
                     pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                 bound_low, bound_high, i, j, n_up, True, z_up, z_refresh_up,
+                                 bound_low, bound_high, i, j, n_up, True, z_up, key, base + u7,
                                  now, p)
                 else:
                     pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                 bound_low, bound_high, i, j, n_down, False, z_down,
-                                 z_refresh_down, now, p)
+                                 bound_low, bound_high, i, j, n_down, False, z_down, key,
+                                 base + u8, now, p)
 
     @cuda.jit
     def pulse_trains_kernel(probability, length, key, out_bits):
@@ -107,23 +96,21 @@ def _kernels() -> SimpleNamespace:
     @cuda.jit
     def apply_exact_kernel(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi,
                            stuck, step_up, step_down, bound_low, bound_high, now, p, key):
-        batch, rows = x_bits.shape
-        cols = d_bits.shape[1]
-        pairs = conductance.shape[0] == 2
+        rows, batch = x_bits.shape
+        cols = d_bits.shape[0]
         for e in range(cuda.grid(1), rows * cols, cuda.gridsize(1)):
             i = e // cols
             j = e - i * cols
             base = np.uint64(e) * np.uint64(batch) * u2
             for b in range(batch):
-                count = popcount(x_bits[b, i] & d_bits[b, j])
+                count = popcount(x_bits[i, b] & d_bits[j, b])
                 if count == 0:
                     continue
-                going_up = x_sign[b, i] * d_sign[b, j] < 0
+                going_up = x_sign[i, b] * d_sign[j, b] < 0
                 slot = base + np.uint64(2 * b)
-                z_refresh = normal(key, slot + u1) if pairs else 0.0
                 pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
                              bound_low, bound_high, i, j, count, going_up, normal(key, slot),
-                             z_refresh, now, p)
+                             key, slot + u1, now, p)
 
     return SimpleNamespace(apply_fast=apply_fast_kernel, pulse_trains=pulse_trains_kernel,
                            apply_exact=apply_exact_kernel)
@@ -169,15 +156,16 @@ def apply_exact_cuda(x_bits: Any, x_sign: Any, d_bits: Any, d_sign: Any, conduct
                      bound_low: Any, bound_high: Any, now: float, p: Any, key: Any) -> None:
     """CUDA version of :func:`analogsim.kernels.pulsed_update.apply_exact_numba`.
 
-    x_bits : (B, R) uint64 trains, x_sign : (B, R) int8; d_bits : (B, C) uint64,
-    d_sign : (B, C) int8; the state arrays are (P, R, C), updated in place.
+    x_bits : (R, B) uint64 trains, x_sign : (R, B) int8; d_bits : (C, B) uint64,
+    d_sign : (C, B) int8 (one row per line, as the CPU kernel takes them); the state arrays
+    are (P, R, C), updated in place.
     """
-    batch, rows = x_bits.shape
-    cols = d_bits.shape[1]
+    rows, batch = x_bits.shape
+    cols = d_bits.shape[0]
     owner = "apply_exact_cuda"
-    check_shape(owner, "x_sign", x_sign, (batch, rows))
-    check_shape(owner, "d_bits", d_bits, (batch, cols))
-    check_shape(owner, "d_sign", d_sign, (batch, cols))
+    check_shape(owner, "x_sign", x_sign, (rows, batch))
+    check_shape(owner, "d_bits", d_bits, (cols, batch))
+    check_shape(owner, "d_sign", d_sign, (cols, batch))
     state = (conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
              bound_high)
     _check_state(owner, (conductance.shape[0], rows, cols), state)

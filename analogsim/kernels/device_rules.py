@@ -1,11 +1,22 @@
-"""The per-weight pulse rules of the pulsed update, written once for any ``jit``.
+"""The per-weight pulse rules of the pulsed update, written once for the CPU and CUDA.
 
-These are the rules of :mod:`analogsim.kernels.pulsed_update` (``_settle``, ``_pulse_device``,
-``_refresh_pair``) in the form of :func:`analogsim.kernels.scalar.build`: a builder that takes
-a decorator (``numba.njit`` or ``numba.cuda.jit(device=True)``) and the compiled scalar
-physics. Every value read from a float32 array is widened to float64 explicitly, so that the
+``settle``, ``refresh_pair`` and ``pulse_device`` in the form of
+:func:`analogsim.kernels.scalar.build`: a builder that takes a decorator
+(``numba.njit(inline="always")`` in :mod:`analogsim.kernels._cpu_scalar`,
+``numba.cuda.jit(device=True)`` in :mod:`analogsim.kernels.cuda._runtime`) and the scalar
+physics compiled with the same kind of decorator. Both pulsed-update samplers of both targets
+call these, so a CPU kernel and its CUDA twin apply the same arithmetic to the same random
+numbers.
+
+Every value read from a float32 array is widened to float64 explicitly, so that the
 arithmetic is float64 under Numba CPU, CUDA and the CUDA simulator alike (the simulator runs
 NumPy scalars, where ``float32 * python float`` would stay float32).
+
+``pulse_device`` takes the cycle-noise normal of its block from the caller (the CPU fast
+sampler draws a row of them in one vectorised pass) and draws the programming error of a
+refresh itself, from the stream key and the refresh counter, only for a pair that is
+refreshed (rare). The counters are the samplers' fixed layout, so a draw that is skipped
+changes no other number.
 """
 
 from __future__ import annotations
@@ -17,17 +28,20 @@ import numpy as np
 from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRESH
 
 
-def build_device_rules(jit, physics):
+def build_device_rules(jit, physics, rare_jit=None):
     """Compile ``settle``, ``refresh_pair`` and ``pulse_device`` with ``jit``.
 
     ``physics`` is the namespace returned by :func:`analogsim.kernels.scalar.build` for the
-    same ``jit``. State arrays are shaped (P, R, C) as in :class:`TileArrays`.
+    same target. ``refresh_pair``, which runs rarely, is compiled with ``rare_jit`` if given
+    (on the CPU: called, not inlined, which keeps the kernels' compile time down). State
+    arrays are shaped (P, R, C) as in :class:`TileArrays`.
     """
     drift_exponent = physics.drift_exponent
     drift_factor = physics.drift_factor
     program_value = physics.program_value
     steps_up = physics.steps_up
     steps_down = physics.steps_down
+    normal = physics.normal
 
     @jit
     def settle(conductance, written_at, drift_xi, k, i, j, now, p):
@@ -39,7 +53,7 @@ def build_device_rules(jit, physics):
             conductance[k, i, j] = g * drift_factor(elapsed, nu, p)
         written_at[k, i, j] = now
 
-    @jit
+    @(jit if rare_jit is None else rare_jit)
     def refresh_pair(conductance, written_at, drift_xi, bound_low, bound_high, i, j, z_refresh,
                      now, p):
         """Read the pair, reset both devices, reprogram the difference onto one of them.
@@ -61,8 +75,12 @@ def build_device_rules(jit, physics):
 
     @jit
     def pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
-                     bound_high, i, j, count, going_up, z, z_refresh, now, p):
-        """Apply ``count`` pulses of one sign to weight (i, j)."""
+                     bound_high, i, j, count, going_up, z, key, refresh_counter, now, p):
+        """Apply ``count`` pulses of one sign to weight (i, j).
+
+        ``z`` is the standard normal of the block's cycle noise; the programming error of a
+        refresh is ``normal(key, refresh_counter)``.
+        """
         if count <= 0:
             return
         n = np.float64(count)
@@ -95,6 +113,6 @@ def build_device_rules(jit, physics):
         if (conductance[0, i, j] > threshold * np.float64(bound_high[0, i, j])
                 or conductance[1, i, j] > threshold * np.float64(bound_high[1, i, j])):
             refresh_pair(conductance, written_at, drift_xi, bound_low, bound_high, i, j,
-                         z_refresh, now, p)
+                         normal(key, refresh_counter), now, p)
 
     return SimpleNamespace(settle=settle, refresh_pair=refresh_pair, pulse_device=pulse_device)
