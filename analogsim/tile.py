@@ -37,7 +37,7 @@ class Tile:
         self.rows = rows
         self.cols = cols
         self.device = device
-        self.periphery = periphery
+        self._periphery = periphery
         self.arrays = arrays
         self.weight_scale = float(weight_scale)
         self.drift_reference = float(drift_reference)
@@ -52,6 +52,18 @@ class Tile:
         self._compensation = 1.0
 
     # ------------------------------------------------------------------ public operations
+    @property
+    def periphery(self) -> Periphery:
+        """The tile's periphery; assigning a new one takes effect at the next read."""
+        return self._periphery
+
+    @periphery.setter
+    def periphery(self, periphery: Periphery) -> None:
+        if not isinstance(periphery, Periphery):
+            raise TypeError(f"Tile.periphery must be a Periphery. Got {periphery!r} instead.")
+        self._periphery = periphery
+        self._cache_time = None  # the drift-compensation factor depends on it
+
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, cols): inputs by outputs."""

@@ -161,3 +161,15 @@ def test_compensation_factor_is_one_until_time_passes() -> None:
     plain.program(np.ones((32, 16)))
     plain_chip.advance(YEAR)
     assert plain.drift_compensation_factor() == 1.0
+
+
+def test_assigning_a_periphery_takes_effect_at_the_next_read() -> None:
+    chip = asim.Chip(device=PCM(), seed=3, periphery=asim.Periphery(drift_compensation=True))
+    tile = chip.tile("fc", 32, 16)
+    tile.program(np.random.default_rng(3).normal(0.0, 0.1, (32, 16)))
+    chip.advance(YEAR)
+    assert tile.drift_compensation_factor() > 1.5  # a year of PCM drift halves the signal
+    tile.periphery = asim.Periphery(drift_compensation=False)  # same clock: no stale factor
+    assert tile.drift_compensation_factor() == 1.0
+    with pytest.raises(TypeError, match=r"Tile.periphery must be a Periphery"):
+        tile.periphery = {"drift_compensation": True}
