@@ -16,7 +16,7 @@ from analogsim._tile_parameters import TileArrays
 from analogsim._validation import check_choice, check_range
 from analogsim.devices import DeviceModel
 from analogsim.kernels.counter_rng import draw_key, normal_array
-from analogsim.kernels.mvm import quantize_inputs, row_read_variance
+from analogsim.kernels.mvm import row_read_variance
 from analogsim.kernels.physics import UpdateRule
 from analogsim.periphery import SAMPLERS, Periphery
 
@@ -202,8 +202,9 @@ class Tile:
     # ------------------------------------------------------------------ internals
     def _analog_matmul(self, inputs: np.ndarray, transposed: bool, rng: RngLike) -> np.ndarray:
         periphery = self.periphery
-        x_q, input_scale = quantize_inputs(inputs, periphery.dac_step, periphery.dac_range,
-                                           periphery.noise_management)
+        x_q, input_scale = self._chip.kernels.quantize(inputs, periphery.dac_step,
+                                                       periphery.dac_range,
+                                                       periphery.noise_management)
         weight, variance = self._effective()
         if transposed:
             weight = weight.T

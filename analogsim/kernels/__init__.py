@@ -29,6 +29,7 @@ class KernelSet:
     name: str
     effective_weights: Any
     program: Any
+    quantize: Any
     epilogue: Any
     count_means: Any
     apply_fast: Any
@@ -47,6 +48,7 @@ def get_kernels(name: str = "numba") -> KernelSet:
             name="numba",
             effective_weights=_size_aware(drift.effective_weights_numba, lambda a: a[0].size),
             program=_size_aware(program.program_numba, lambda a: a[0].size),
+            quantize=mvm.quantize_inputs_numba,
             epilogue=_size_aware(mvm.epilogue_numba, lambda a: a[0].size),
             count_means=_size_aware(pulsed_update.pulse_count_means,
                                     lambda a: a[0].shape[1] * a[1].shape[1]),
@@ -62,6 +64,7 @@ def get_kernels(name: str = "numba") -> KernelSet:
         name="numpy",
         effective_weights=drift.effective_weights_numpy,
         program=program.program_numpy,
+        quantize=mvm.quantize_inputs,
         epilogue=mvm.epilogue_numpy,
         count_means=pulsed_update_numpy.pulse_count_means_numpy,
         apply_fast=pulsed_update_numpy.apply_fast_numpy,

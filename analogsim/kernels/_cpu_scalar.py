@@ -1,15 +1,17 @@
 """The scalar physics and per-weight rules compiled for the CPU with Numba.
 
-``S`` is the scalar physics of :mod:`analogsim.kernels.scalar`, compiled as ordinary Numba
-functions (LLVM inlines what pays); ``RULES`` are the per-weight pulse rules of
-:mod:`analogsim.kernels.device_rules`, compiled ``inline="always"`` so that a pulse costs no
-call (a call with eight 3-D arrays as arguments costs about 70 ns), except the rare refresh
-of a PCM pair; ``RNG`` is the
-counter-based generator of :mod:`analogsim.kernels.counter_rng` compiled
-``inline="always"``, for loops that must vectorise (the MVM epilogue, programming): a normal
-that is called instead of inlined does not vectorise. Inlining the scalar physics into the
-rules as well was measured slower, and made the fast update take 100 s instead of 7 s to
-compile.
+- ``S``: the scalar physics of :mod:`analogsim.kernels.scalar`, ordinary Numba functions
+  (LLVM inlines what pays).
+- ``RULES``: the per-weight pulse rules of :mod:`analogsim.kernels.device_rules`, compiled
+  ``inline="always"`` so that a pulse costs no call (a call with eight 3-D arrays as
+  arguments costs about 70 ns), except the rare refresh of a PCM pair.
+- ``RNG``: the counter-based generator of :mod:`analogsim.kernels.counter_rng` compiled
+  ``inline="always"``, for loops that must vectorise (the MVM epilogue, programming, the
+  fast sampler's row draws): a normal that is called instead of inlined does not vectorise
+  (32 ns a normal instead of 3.5 ns).
+
+Inlining the scalar physics into the rules as well was measured slower to run, and made the
+fast update take 100 s instead of 7 s to compile.
 
 Inlined code takes the error model of the kernel it is inlined into; the kernels that draw
 normals in a loop use ``error_model="numpy"``, as the division of ``log_unit`` would

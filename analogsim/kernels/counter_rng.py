@@ -12,7 +12,8 @@ the CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``) from one
 The normal
 ----------
 Box-Muller from one 64-bit hash, cosine branch: the high 32 bits give ``u1``, the low 32 bits
-the angle, ``z = sqrt(-2 ln u1) cos(2 pi u2)`` with ``u = (k + 1/2) / 2**32``, so ``|z| <= 6.66``.
+the angle, ``z = sqrt(-2 ln u1) cos(2 pi u2)`` with ``u = (k + 1/2) / 2**32``, so
+``|z| <= sqrt(66 ln 2) = 6.76``.
 It is evaluated without libm and without branches, so that a loop of normals vectorises
 (libm's ``log`` and ``cos`` are scalar calls, about 25 ns a normal; this is about 3.5 ns):
 

@@ -85,6 +85,21 @@ def test_epilogue_matches_cpu(cuda, case):
     assert_close_float32(d_out.copy_to_host(), expected)
 
 
+def test_epilogue_with_a_per_row_variance_matches_cpu(cuda):
+    rng = np.random.default_rng(3)
+    batch, cols = 4, 9
+    y = rng.normal(0.0, 2.0, (batch, cols)).astype(np.float32)
+    row_variance = rng.uniform(0.0, 0.05, (batch, 1)).astype(np.float32)
+    vectors = (rng.uniform(0.5, 2.0, batch).astype(np.float32),
+               np.ones(cols, np.float32), np.zeros(cols, np.float32))
+    scalars = (0.06, 12.0 / 255, 12.0, 0.7, KEY)
+    expected = np.empty_like(y)
+    mvm.epilogue_numba(y, row_variance, *vectors, *scalars, expected)
+    d_out = cuda.device_array_like(y)
+    cuda_kernels.epilogue_cuda(*_on_device(cuda, (y, row_variance, *vectors)), *scalars, d_out)
+    assert_close_float32(d_out.copy_to_host(), expected)
+
+
 def test_epilogue_writes_in_place_over_y(cuda):
     rng = np.random.default_rng(1)
     y = rng.normal(size=(2, 9)).astype(np.float32)

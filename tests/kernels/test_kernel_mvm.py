@@ -1,13 +1,21 @@
-"""The MVM epilogue: NumPy reference against Numba, and what the ADC does to the output."""
+"""The MVM epilogue: NumPy reference against Numba, what the ADC does to the output, and the
+per-row read-noise variance of devices whose read noise does not depend on their state."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from kernel_cases import FLOAT32_RTOL, each_device, random_state
+from kernel_cases import DEVICE_CASES, FLOAT32_RTOL, each_device, random_state
 
+import analogsim
 from analogsim.kernels.drift import effective_weights_numba
-from analogsim.kernels.mvm import epilogue_numba, epilogue_numpy
+from analogsim.kernels.mvm import (
+    epilogue_numba,
+    epilogue_numpy,
+    quantize_inputs,
+    quantize_inputs_numba,
+    row_read_variance,
+)
 from analogsim.periphery import Periphery
 
 PERIPHERIES = {"adc-on": Periphery(), "adc-off": Periphery.ideal(out_noise=0.05)}
@@ -81,3 +89,84 @@ def test_noiseless_epilogue_without_adc_only_applies_gain_offset_and_scales(epil
              np.uint64(1), out)
     expected = (gain * y.astype(np.float64) + offset) * (input_scale[:, None] * 0.5)
     np.testing.assert_allclose(out, expected, rtol=FLOAT32_RTOL, atol=1e-7)
+
+
+# ------------------------------------------------------------------ DAC
+@pytest.mark.parametrize("noise_management", [True, False], ids=["managed", "raw"])
+@pytest.mark.parametrize("periphery", [Periphery(), Periphery(dac_bits=4, dac_range=0.7),
+                                       Periphery.ideal()], ids=["default", "4-bit", "no-dac"])
+def test_compiled_quantize_equals_numpy_bit_for_bit(periphery: Periphery,
+                                                    noise_management: bool) -> None:
+    rng = np.random.default_rng(10)
+    x = (rng.normal(0.0, 3.0, (11, 37)) * (rng.random((11, 37)) < 0.8)).astype(np.float32)
+    x[4] = 0.0  # a row of zeros keeps scale 1
+    x[5, :3] = [-7.5, 7.5, -0.0]  # the largest magnitude negative, and a negative zero
+    args = (periphery.dac_step, periphery.dac_range, noise_management)
+    expected_x, expected_scale = quantize_inputs(x, *args)
+    actual_x, actual_scale = quantize_inputs_numba(x, *args)
+    np.testing.assert_array_equal(actual_x, expected_x)
+    np.testing.assert_array_equal(actual_scale, expected_scale)
+    assert actual_x.dtype == np.float32 and actual_scale.dtype == np.float32
+
+
+# ------------------------------------------------------------------ state-independent read noise
+def _row_case(batch: int = 9, cols: int = 13):
+    rng = np.random.default_rng(11)
+    y = rng.normal(0.0, 2.0, (batch, cols)).astype(np.float32)
+    row_variance = rng.uniform(0.0, 0.05, (batch, 1)).astype(np.float32)
+    input_scale = rng.uniform(0.5, 2.0, batch).astype(np.float32)
+    gain = (1.0 + 0.02 * rng.standard_normal(cols)).astype(np.float32)
+    offset = (0.02 * rng.standard_normal(cols)).astype(np.float32)
+    return y, row_variance, (input_scale, gain, offset, 0.06, 12.0 / 255, 12.0, 0.7,
+                             np.uint64(77))
+
+
+@pytest.mark.parametrize("epilogue", [epilogue_numpy, epilogue_numba], ids=["numpy", "numba"])
+def test_a_per_row_variance_column_equals_the_same_variance_in_every_column(epilogue) -> None:
+    y, row_variance, rest = _row_case()
+    per_row, per_element = np.empty_like(y), np.empty_like(y)
+    epilogue(y, row_variance, *rest, per_row)
+    epilogue(y, np.ascontiguousarray(np.broadcast_to(row_variance, y.shape)), *rest,
+             per_element)
+    np.testing.assert_array_equal(per_row, per_element)
+
+
+def test_per_row_variance_numpy_matches_numba() -> None:
+    y, row_variance, rest = _row_case()
+    expected, actual = np.empty_like(y), np.empty_like(y)
+    epilogue_numba(y, row_variance, *rest, expected)
+    epilogue_numpy(y, row_variance, *rest, actual)
+    np.testing.assert_allclose(actual, expected, rtol=FLOAT32_RTOL, atol=1e-7)
+
+
+def test_row_read_variance_equals_the_variance_matmul_of_a_uniform_map() -> None:
+    x = np.random.default_rng(12).uniform(-1.0, 1.0, (17, 300)).astype(np.float32)
+    sigma_squared = 3.7e-4
+    matmul = (x * x) @ np.full((300, 5), sigma_squared, dtype=np.float32)
+    column = row_read_variance(x, sigma_squared)
+    assert column.shape == (17, 1) and column.dtype == np.float32
+    # Equal in exact arithmetic; float32 sums of 300 terms agree to a few 1e-7.
+    np.testing.assert_allclose(np.broadcast_to(column, matmul.shape), matmul, rtol=2e-6)
+
+
+@pytest.mark.parametrize(("name", "uniform"), [("reram-faulty-levels", True), ("ecram", True),
+                                               ("pcm", False)])
+def test_tile_takes_the_row_variance_shortcut_only_for_state_independent_read_noise(
+        name: str, uniform: bool) -> None:
+    device = DEVICE_CASES[name]
+    chip = analogsim.Chip(device=device, seed=3, periphery=Periphery.ideal(out_noise=0.02))
+    tile = chip.tile("layer", 40, 24)
+    rng = np.random.default_rng(13)
+    tile.program(rng.normal(0.0, 0.3, (40, 24)))
+    chip.advance(50.0)
+    x = rng.uniform(-1.0, 1.0, (6, 40)).astype(np.float32)
+    shortcut = tile.forward(x, rng=5)
+    _, variance = tile._effective()
+    assert (tile._uniform_variance is not None) == uniform
+    if not uniform:
+        return
+    assert tile._uniform_variance == float(variance[0, 0]) > 0.0
+    tile._uniform_variance = None  # the general path: the variance matmul
+    general = tile.forward(x, rng=5)
+    # Same normals; the two variances differ by float32 rounding only (no ADC here).
+    np.testing.assert_allclose(shortcut, general, rtol=1e-5, atol=1e-6)

@@ -24,7 +24,10 @@ from kernel_cases import (
 import analogsim
 from analogsim.kernels import get_kernels
 from analogsim.kernels._cpu_scalar import S
+from analogsim.kernels.device_rules import build_device_rules
 from analogsim.kernels.pulsed_update import (
+    FAST_SLOTS,
+    _count_row,
     apply_exact_numba,
     apply_fast_numba,
     pulse_count_means,
@@ -34,6 +37,7 @@ from analogsim.kernels.pulsed_update_numpy import (
     _poisson,
     apply_exact_numpy,
     apply_fast_numpy,
+    pulse_count_means_numpy,
     pulse_trains_numpy,
 )
 
@@ -137,6 +141,100 @@ def test_poisson_reference_matches_the_compiled_scalar_rule() -> None:
     z = rng.standard_normal(mean.size)
     expected = [S.poisson(m, a, b) for m, a, b in zip(mean, u, z, strict=True)]
     np.testing.assert_array_equal(_poisson(mean, u, z), expected)
+
+
+def test_row_poisson_counts_equal_the_scalar_rule() -> None:
+    rng = np.random.default_rng(12)
+    mean = np.concatenate([[0.0, -1.0, 1e-9, 29.999, 30.0, 150.0, 75.0],
+                           rng.exponential(8.0, 3000)]).astype(np.float32)
+    u = rng.random(mean.size)
+    u[:3] = [0.999999, 1e-300, 0.5]
+    first = np.uint64(4)
+    counts = _count_row(mean, u, KEY, first)
+    normals = [S.normal(KEY, first + np.uint64(j * FAST_SLOTS)) for j in range(mean.size)]
+    expected = [S.poisson(np.float64(m), a, z) for m, a, z in zip(mean, u, normals, strict=True)]
+    np.testing.assert_array_equal(counts, expected)
+
+
+# An eager, call-by-call copy of the samplers as they were before the draws were made lazy
+# and vectorised (every variate drawn, rules not inlined, trains (batch, lines)).
+S_POISSON, S_UNIFORM, S_NORMAL, S_POPCOUNT = S.poisson, S.uniform, S.normal, S.popcount
+EAGER_PULSE = build_device_rules(numba.njit, S).pulse_device
+
+
+@numba.njit
+def _eager_fast(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+                step_down, bound_low, bound_high, now, p, key):
+    rows, cols = mean_up.shape
+    for i in range(rows):
+        for j in range(cols):
+            base = np.uint64((i * cols + j) * FAST_SLOTS)
+            n_up = S_POISSON(np.float64(mean_up[i, j]), S_UNIFORM(key, base),
+                             S_NORMAL(key, base + np.uint64(1)))
+            n_down = S_POISSON(np.float64(mean_down[i, j]), S_UNIFORM(key, base + np.uint64(2)),
+                               S_NORMAL(key, base + np.uint64(3)))
+            if n_up == 0 and n_down == 0:
+                continue
+            up_first = S_UNIFORM(key, base + np.uint64(4)) < 0.5
+            z_up, z_down = S_NORMAL(key, base + np.uint64(5)), S_NORMAL(key, base + np.uint64(6))
+            for turn in range(2):
+                if (turn == 0) == up_first:
+                    EAGER_PULSE(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                                bound_low, bound_high, i, j, n_up, True, z_up, key,
+                                base + np.uint64(7), now, p)
+                else:
+                    EAGER_PULSE(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                                bound_low, bound_high, i, j, n_down, False, z_down, key,
+                                base + np.uint64(8), now, p)
+
+
+@numba.njit
+def _eager_exact(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_xi, stuck,
+                 step_up, step_down, bound_low, bound_high, now, p, key):
+    batch, rows = x_bits.shape
+    cols = d_bits.shape[1]
+    for i in range(rows):
+        for j in range(cols):
+            base = np.uint64(i * cols + j) * np.uint64(2 * batch)
+            for b in range(batch):
+                count = S_POPCOUNT(x_bits[b, i] & d_bits[b, j])
+                if count > 0:
+                    slot = base + np.uint64(2 * b)
+                    EAGER_PULSE(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                                bound_low, bound_high, i, j, count,
+                                x_sign[b, i] * d_sign[b, j] < 0, S_NORMAL(key, slot), key,
+                                slot + np.uint64(1), now, p)
+
+
+@pytest.mark.parametrize("name", ["pcm-faulty-levels", "reram-faulty-levels", "ecram"])
+def test_samplers_equal_an_eager_copy_bit_for_bit(name: str) -> None:
+    """Drawing only what is used, a row at a time, inlined, with trains stored by line:
+    the same numbers as drawing everything, device by device."""
+    device = DEVICE_CASES[name]
+    arrays = random_state(device, ROWS, COLS, seed=13, now=NOW, max_age=NOW)
+    p = device.physics().pack()
+    up, down = _means(seed=14)
+    trains = _pulse_trains(seed=15)
+    by_sample = [np.ascontiguousarray(a.T) for a in trains]
+    new, eager = state_arrays(arrays), state_arrays(arrays)
+    apply_fast_numba(up, down, *new, NOW, p, KEY)
+    _eager_fast(up, down, *eager, NOW, p, KEY)
+    apply_exact_numba(*trains, *new, NOW + 5.0, p, KEY)
+    _eager_exact(*by_sample, *eager, NOW + 5.0, p, KEY)
+    np.testing.assert_array_equal(new[0], eager[0])
+    np.testing.assert_array_equal(new[1], eager[1])
+    assert not np.array_equal(new[0], arrays.conductance)
+
+
+def test_pulse_count_means_equal_the_numpy_reference_bit_for_bit() -> None:
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(33, 40)).astype(np.float32)
+    d = rng.normal(size=(33, 27)).astype(np.float32)
+    for actual, expected in zip(pulse_count_means(x, d, 7.5),
+                                pulse_count_means_numpy(x, d, 7.5), strict=True):
+        assert actual.dtype == np.float32 and actual.shape == (40, 27)
+        np.testing.assert_array_equal(actual, expected)
+    assert get_kernels("numpy").count_means is pulse_count_means_numpy
 
 
 def test_pulse_count_means_split_the_batch_outer_product_by_sign() -> None:

@@ -42,6 +42,7 @@ def get_cuda_kernels(xp: Any = None) -> Any:
         the simulator (whose kernels take host arrays). CuPy is imported here, not earlier.
     """
     from analogsim.kernels import KernelSet
+    from analogsim.kernels.mvm import quantize_inputs
     from analogsim.kernels.pulsed_update_numpy import pulse_count_means_numpy
 
     if xp is None:
@@ -50,6 +51,7 @@ def get_cuda_kernels(xp: Any = None) -> Any:
         name="cuda",
         effective_weights=effective_weights_cuda,
         program=program_cuda,
+        quantize=quantize_inputs,  # the NumPy reference: no CUDA kernel of its own
         epilogue=epilogue_cuda,
         count_means=pulse_count_means_numpy,  # cuBLAS matmuls and CuPy ufuncs on a GPU
         apply_fast=apply_fast_cuda,
