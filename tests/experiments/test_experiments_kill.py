@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,7 +73,11 @@ def test_a_killed_run_keeps_its_finished_trials_and_a_rerun_resumes(tmp_path, wo
     rerun = subprocess.run(_command(config, out, workers), capture_output=True, text=True,
                            timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{len(before)} of 6 trials already finished, skipped" in rerun.stderr
+    # Trials finished after the last merge into the run file wait in the sidecar folder, so
+    # the rerun may skip more than the run file held at the kill, never fewer.
+    skipped = re.search(r"(\d+) of 6 trials already finished, skipped", rerun.stderr)
+    assert skipped is not None, rerun.stderr
+    assert len(before) <= int(skipped.group(1)) < 6
     after = load_results(run_file)
     assert len(after) == 6 and run_attributes(run_file)["complete"] == 1
     for trial_id, result in before.items():  # kept as they were, not run again
