@@ -90,11 +90,15 @@ class PEPITA(ScheduledLearning, Learner):
         return super().fit(net, data, epochs, batch_size=batch_size, rng=rng, progress=progress)
 
     def _setup(self, net: Network, n_classes: int, rng: np.random.Generator) -> None:
-        """Check the widths; draw ``F`` unless continuing on the network it was drawn for."""
+        """Check the widths; draw ``F`` once and keep it while its shape fits.
+
+        Keeping it means retraining a transferred copy (``net.transfer_to``) uses the same
+        feedback the weights were learned with.
+        """
         self._check_network(net, n_classes, "PEPITA.fit")
         shape = (n_classes, net.n_inputs)
-        if self._trained_net is net and self.projection is not None \
-                and self.projection.shape == shape:
+        if self.projection is not None and self.projection.shape == shape:
+            self._trained_net = net
             return
         bound = self.feedback_scale * np.sqrt(6.0 / net.n_inputs)
         self.projection = rng.uniform(-bound, bound, shape).astype(np.float32)

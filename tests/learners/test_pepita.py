@@ -108,9 +108,15 @@ def test_projection_is_kept_when_fitting_again(digits: asim.datasets.Dataset) ->
     projection = learner.projection.copy()
     learner.fit(net, digits.train, epochs=1, rng=1, progress=False)
     np.testing.assert_array_equal(learner.projection, projection)
-    other = _net([64, 20, 10], asim.devices.Ideal(), seed=1)
+    # Retraining a transferred copy uses the feedback the weights were learned with.
+    other = net.transfer_to(asim.Chip(asim.devices.Ideal(), seed=1))
     learner.fit(other, digits.train, epochs=1, rng=1, progress=False)
-    assert not np.array_equal(learner.projection, projection)
+    np.testing.assert_array_equal(learner.projection, projection)
+    # A network of another shape needs, and gets, a new feedback matrix.
+    narrow = asim.datasets.Split(digits.train.x[:, :32], digits.train.y)
+    learner.fit(_net([32, 20, 10], asim.devices.Ideal(), seed=2), narrow, epochs=1, rng=1,
+                progress=False)
+    assert learner.projection.shape == (10, 32)
 
 
 def test_logits_and_prediction(digits: asim.datasets.Dataset) -> None:
