@@ -9,6 +9,7 @@ another instance (the mortality experiment).
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 
@@ -135,6 +136,8 @@ class Network:
         self.normalisation = normalisation
         self.name = name
         self.readout: Readout | None = None
+        #: Digital readouts of the hidden layers, for learners with local losses.
+        self.local_readouts: list[Readout] = []
         generator = chip.runtime_rng(rng) if rng is not None else np.random.default_rng(0)
         self.layers: list[Layer] = []
         for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
@@ -173,8 +176,9 @@ class Network:
     def transfer_to(self, chip: Chip, *, rng: RngLike = None) -> Network:
         """The same network on ``chip``: weights read out (noisy) here and programmed there.
 
-        Digital parts (biases, readout) are copied exactly. Tile names are kept, so
-        ``chip`` must not hold tiles of those names already.
+        Digital parts (biases, the readout and any local readouts, with their optimiser
+        state) are copied exactly. Tile names are kept, so ``chip`` must not hold tiles of
+        those names already.
         """
         clone = Network.__new__(Network)
         clone.chip = chip
@@ -189,8 +193,8 @@ class Network:
             tile.program(source.read(rng=rng), weight_scale=source.weight_scale, rng=rng)
             clone.layers.append(Layer(tile, layer.activation, layer.normalisation,
                                       layer.bias.copy()))
-        clone.readout = None if self.readout is None else Readout(
-            self.readout.weight.copy(), self.readout.bias.copy())
+        clone.readout = copy.deepcopy(self.readout)
+        clone.local_readouts = copy.deepcopy(self.local_readouts)
         return clone
 
     def __repr__(self) -> str:

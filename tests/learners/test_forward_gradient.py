@@ -199,3 +199,13 @@ def test_bad_use_raises(fg_digits) -> None:
         learner.predict(net, x)
     with pytest.raises(asim.errors.ShapeError, match=r"must have shape \(batch, 64\)"):
         learner.predict(net, fg_digits.test.x[:, :10])
+
+
+def test_transfer_keeps_the_local_readouts() -> None:
+    data = asim.datasets.load("digits")
+    net = asim.Network(asim.Chip(asim.devices.Ideal(), seed=0), [64, 24, 24])
+    ForwardGradient().fit(net, data.train, epochs=1, rng=0, progress=False)
+    other = net.transfer_to(asim.Chip(asim.devices.Ideal(), seed=1))
+    assert len(other.local_readouts) == len(net.local_readouts) == 1
+    np.testing.assert_array_equal(other.local_readouts[0].weight, net.local_readouts[0].weight)
+    assert other.local_readouts[0] is not net.local_readouts[0]  # a copy, not shared state
