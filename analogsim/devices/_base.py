@@ -16,8 +16,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from analogsim._validation import check_range
 from analogsim.kernels.physics import DevicePhysics, UpdateRule
 
@@ -187,12 +185,3 @@ class DeviceModel:
                 rows.append(f"{spec.name:>16} = {spec.default!s:<10} [{meta['unit']}] "
                             f"{meta['doc']}")
         return "\n".join(rows)
-
-    def draw_nominal_bounds(self) -> tuple[float, float]:
-        """The nominal update bounds in uS (lower, upper)."""
-        return self.w_min * self.g_max, self.w_max * self.g_max
-
-
-def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Float32 standard normals of ``shape`` (used for hidden device parameters)."""
-    return rng.standard_normal(shape, dtype=np.float32)

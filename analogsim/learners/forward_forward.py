@@ -134,8 +134,8 @@ class ForwardForward(ScheduledLearning, Learner):
         check_range(owner, "peer_normalisation", peer_normalisation, 0.0, None)
         check_range(owner, "peer_momentum", peer_momentum, 0.0, 1.0, closed="left")
         check_range(owner, "label_scale", label_scale, 0.0, None, closed="neither")
-        _check_flag(owner, "skip_first_layer", skip_first_layer)
-        _check_flag(owner, "normalise_update", normalise_update)
+        check_choice(owner, "skip_first_layer", skip_first_layer, (True, False))
+        check_choice(owner, "normalise_update", normalise_update, (True, False))
         check_choice(owner, "schedule", schedule, SCHEDULES)
         self.schedule = schedule
         self._step_factor = 1.0
@@ -360,10 +360,3 @@ class ForwardForward(ScheduledLearning, Learner):
             raise ParameterError(f"{owner}: skip_first_layer=True needs at least two layers; "
                                  f"the network has {len(net.layers)}. Add a layer or set "
                                  f"skip_first_layer=False.")
-
-
-def _check_flag(owner: str, name: str, value: object) -> None:
-    """A bool parameter (``check_choice`` would let 1 and 0 pass as True and False)."""
-    if not isinstance(value, bool):
-        raise ParameterError(f"The '{name}' parameter of {owner} must be True or False. "
-                             f"Got {value!r} instead.")

@@ -71,7 +71,7 @@ class PEPITA(ScheduledLearning, Learner):
         if bias_lr is not None:
             check_range("PEPITA", "bias_lr", bias_lr, 0.0, None)
         check_range("PEPITA", "feedback_scale", feedback_scale, 0.0, None, closed="neither")
-        _check_flag("PEPITA", "normalise_update", normalise_update)
+        check_choice("PEPITA", "normalise_update", normalise_update, (True, False))
         check_choice("PEPITA", "schedule", schedule, SCHEDULES)
         self.schedule = schedule
         self._step_factor = 1.0
@@ -165,10 +165,3 @@ class PEPITA(ScheduledLearning, Learner):
             raise ParameterError(f"{owner}: PEPITA's output layer gives one logit per class, so "
                                  f"the network's last width must be {n_classes}; got widths "
                                  f"{net.widths}. Make it with widths=[..., {n_classes}].")
-
-
-def _check_flag(owner: str, name: str, value: object) -> None:
-    """A bool parameter (``check_choice`` would let 1 and 0 pass as True and False)."""
-    if not isinstance(value, bool):
-        raise ParameterError(f"The '{name}' parameter of {owner} must be True or False. "
-                             f"Got {value!r} instead.")

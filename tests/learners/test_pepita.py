@@ -171,7 +171,8 @@ def test_predict_checks_the_output_width(digits: asim.datasets.Dataset) -> None:
     ({"lr": -0.1}, r"'lr' parameter of PEPITA must be a real number in \[0, inf\)"),
     ({"bias_lr": -1.0}, "'bias_lr' parameter of PEPITA"),
     ({"feedback_scale": 0.0}, "'feedback_scale' parameter of PEPITA"),
-    ({"normalise_update": 1}, "'normalise_update' parameter of PEPITA must be True or False"),
+    ({"normalise_update": 1},
+     "'normalise_update' parameter of PEPITA must be one of True, False. Got 1"),
     ({"n_classes": 1}, "'n_classes' parameter of PEPITA"),
 ])
 def test_bad_parameters(kwargs: dict[str, object], message: str) -> None:
