@@ -90,6 +90,36 @@ def test_layer_update_is_the_gradient_of_the_local_loss() -> None:
                                rtol=1e-3, atol=1e-7)
 
 
+def test_symba_update_is_the_gradient_of_its_loss() -> None:
+    """SymBa: one layer's step equals -lr * d(softplus(-alpha (G_pos - G_neg)))/dW."""
+    torch = pytest.importorskip("torch")
+    batch, n_in, n_out, lr, alpha = 5, 10, 7, 0.02, 30.0
+    net = _net([n_in, n_out], asim.devices.Ideal(), seed=2)
+    layer = net.layers[0]
+    learner = ForwardForward(lr=lr, loss="symba", symba_alpha=alpha, peer_normalisation=0.0,
+                             normalise_update=False, n_classes=3)
+    h_in = np.random.default_rng(1).uniform(0.0, 1.0, (2 * batch, n_in)).astype(np.float32)
+    weight = torch.tensor(layer.tile.read(), dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(layer.bias, dtype=torch.float64, requires_grad=True)
+    goodness = torch.relu(torch.tensor(h_in, dtype=torch.float64) @ weight + bias).pow(2).sum(1)
+    gap = goodness[:batch] - goodness[batch:]
+    loss = torch.nn.functional.softplus(-alpha / n_out * gap).mean()
+    loss.backward()
+    before = layer.tile.read()
+    reported, _ = learner._train_layer(0, layer, h_in, batch)
+    assert reported == pytest.approx(loss.item(), rel=1e-5)
+    np.testing.assert_allclose(layer.tile.read() - before, -lr * weight.grad.numpy(),
+                               rtol=1e-3, atol=1e-7)
+
+
+def test_symba_loss_learns_digits(digits: asim.datasets.Dataset) -> None:
+    net = _net([64, 100], asim.devices.Ideal())
+    learner = ForwardForward(loss="symba", symba_alpha=100.0)
+    history = learner.fit(net, digits.train, epochs=8, rng=0, progress=False)
+    assert history[-1].loss < history[0].loss
+    assert learner.evaluate(net, digits.test) >= 0.85
+
+
 def test_label_overlay(digits: asim.datasets.Dataset) -> None:
     """The label value follows the data's scale; one label feature marks the class."""
     learner = ForwardForward(label_scale=0.5)
