@@ -98,6 +98,8 @@ def plan_drift(config: Config) -> Plan:
             modes.append("compensated")
         if section["recalibration_period"] > 0 and learner not in EX_SITU:
             modes.append("recalibrated")
+            if section["compensation"]:
+                modes.append("recalibrated-compensated")
         for mode in modes:
             params = {"device": section["device"], "learner": learner, "seed": seed,
                       "mode": mode, "times": section["times"],

@@ -30,7 +30,8 @@ AXIS_TITLES = {"programming": "programming noise", "read": "read noise",
                "dtod": "device-to-device variation", "update": "update noise",
                DRIFT_AXIS: "drift time"}
 DEVICE_STYLES = ("-", "--", ":", "-.")
-STYLES = {"no compensation": "-", "global compensation": "--", "periodic recalibration": ":"}
+STYLES = {"no compensation": "-", "global compensation": "--", "periodic recalibration": ":",
+          "recalibration + compensation": "-."}
 
 
 def plot(command: str, results: dict[str, TrialResult], config: Config,

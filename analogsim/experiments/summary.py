@@ -103,11 +103,16 @@ def mortality_tables(results: dict[str, TrialResult], config: Config) -> dict[st
 
 
 # ---------------------------------------------------------------------- drift
+#: The curve name of each drift mode (tables and figure legends).
+DRIFT_CURVES = {"none": "no compensation", "compensated": "global compensation",
+                "recalibrated": "periodic recalibration",
+                "recalibrated-compensated": "recalibration + compensation"}
+
+
 def drift_series(results: dict[str, TrialResult]) -> dict[str, dict[str, Series]]:
-    """Accuracy versus time per learner and curve ("no compensation", "global compensation",
-    "periodic recalibration"), mean and spread over chip seeds."""
-    names = {"none": "no compensation", "compensated": "global compensation",
-             "recalibrated": "periodic recalibration"}
+    """Accuracy versus time per learner and curve (:data:`DRIFT_CURVES`), mean and spread
+    over chip seeds."""
+    names = DRIFT_CURVES
     out: dict[str, dict[str, dict[float, list[float]]]] = {}
     for result in _of_kind(results, "drift"):
         curves = out.setdefault(result.spec["learner"], {})

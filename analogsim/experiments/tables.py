@@ -75,10 +75,10 @@ def drift_table(results: dict[str, TrialResult], config: Config) -> str:
     for learner, named in sorted(drift_series(results).items()):
         lines.append(f"{LABELS[learner]}")
         names = list(named)
-        lines.append(f"  {'time (s)':>10}" + "".join(f"{name:>26}" for name in names))
+        lines.append(f"  {'time (s)':>10}" + "".join(f"{name:>30}" for name in names))
         times = next(iter(named.values())).x
         for index, seconds in enumerate(times):
             cells = [_percent(named[name].mean[index], named[name].std[index])
                      for name in names]
-            lines.append(f"  {seconds:>10.3g}" + "".join(f"{cell:>26}" for cell in cells))
+            lines.append(f"  {seconds:>10.3g}" + "".join(f"{cell:>30}" for cell in cells))
     return "\n".join(lines)

@@ -10,6 +10,9 @@ Drift modes (one trial each, on the same chip instance and training seeds):
   forward-only learner runs ``recalibration_steps`` mini-batches on the chip, in situ. At a
   time that is both an evaluation and a recalibration time, the accuracy is measured first
   (the worst case of the period).
+- ``recalibrated-compensated``: both. Each recalibration ends with a new compensation
+  reference (``Learner.fit`` records it), so the devices it rewrote, whose drift starts
+  over, and the ones it did not touch are measured against the state it left.
 
 The compensated chip is compensated while it learns too, as a chip with that periphery would
 be; it is trained with the same seeds, so the modes differ by the periphery alone.
@@ -38,7 +41,8 @@ from analogsim.experiments.trials import (
 )
 
 Values = dict[str, Any]
-DRIFT_MODES = ("none", "compensated", "recalibrated")
+DRIFT_MODES = ("none", "compensated", "recalibrated", "recalibrated-compensated")
+COMPENSATED_MODES = ("compensated", "recalibrated-compensated")
 
 
 def recalibration_times(period: float, last: float) -> list[float]:
@@ -53,13 +57,13 @@ def drift_trial(params: dict, values: Values, report: Reporter) -> TrialResult:
     """Accuracy versus time after training, in one of :data:`DRIFT_MODES`."""
     mode = params["mode"]
     data, _, trained = train_on_chip(params, values, report,
-                                     compensation=mode == "compensated")
+                                     compensation=mode in COMPENSATED_MODES)
     net = trained.net
-    if mode == "compensated":
+    if mode in COMPENSATED_MODES:
         for tile in net.tiles:
             tile.calibrate_drift()
     start = evaluate(trained, net, data.test)
-    if mode == "recalibrated":
+    if mode.startswith("recalibrated"):
         curve = _recalibrated_curve(trained, data, values, params, report)
     else:
         curve = accuracy_over_time(trained, net, data, params["times"], report)

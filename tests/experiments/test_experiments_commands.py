@@ -99,14 +99,19 @@ recalibration_steps = 1
 """)
     assert main(["drift", str(config), "--out", str(tmp_path), *RUN]) == 0
     stored = load_results(tmp_path / "drifting.h5")
-    assert sorted(stored) == [f"drift-reram-forward-forward-chip0-{mode}"
-                              for mode in ("compensated", "none", "recalibrated")]
+    modes = ("compensated", "none", "recalibrated", "recalibrated-compensated")
+    assert sorted(stored) == [f"drift-reram-forward-forward-chip0-{mode}" for mode in modes]
     assert all(r.arrays["drift/accuracy"].shape == (3,) for r in stored.values())
     # the same chip instance and training seeds: identical until the periphery differs
     none, recalibrated = (stored[f"drift-reram-forward-forward-chip0-{mode}"]
                           for mode in ("none", "recalibrated"))
     assert none.metrics["test_accuracy"] == recalibrated.metrics["test_accuracy"]
     assert none.arrays["drift/accuracy"][0] == recalibrated.arrays["drift/accuracy"][0]
+    # compensated with and without recalibration: identical until the first recalibration
+    compensated, both = (stored[f"drift-reram-forward-forward-chip0-{mode}"]
+                         for mode in ("compensated", "recalibrated-compensated"))
+    np.testing.assert_array_equal(compensated.arrays["drift/accuracy"][:2],
+                                  both.arrays["drift/accuracy"][:2])
     assert (tmp_path / "drifting-drift.png").exists()
 
 
