@@ -5,6 +5,8 @@
 - ``RULES``: the per-weight pulse rules of :mod:`analogsim.kernels.device_rules`, compiled
   ``inline="always"`` so that a pulse costs no call (a call with eight 3-D arrays as
   arguments costs about 70 ns), except the rare refresh of a PCM pair.
+- ``SI``: the scalar physics again, compiled ``inline="always"``, for the step rule of the
+  fast sampler's vectorised loops.
 - ``RNG``: the counter-based generator of :mod:`analogsim.kernels.counter_rng` compiled
   ``inline="always"``, for loops that must vectorise (the MVM epilogue, programming, the
   fast sampler's row draws): a normal that is called instead of inlined does not vectorise
@@ -30,3 +32,6 @@ _inline = numba.njit(inline="always", error_model="numpy")
 S = build(numba.njit)
 RULES = build_device_rules(_inline, S, rare_jit=numba.njit)
 RNG = build_scalar_functions(_inline)
+#: The scalar physics compiled ``inline="always"``, for the few rules the fast sampler applies
+#: in vectorised loops (``pulse_block``, ``block_ratio``); Numba compiles only those used.
+SI = build(_inline)

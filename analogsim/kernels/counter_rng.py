@@ -26,14 +26,20 @@ It is evaluated without libm and without branches, so that a loop of normals vec
   the value is ``+-sin t`` or ``+-cos t``, from the minimax polynomials of Cephes' ``sin.c``
   (relative error about 1e-16 on ``[0, pi/4]``).
 
+``normal_pair`` returns the sine branch too, ``sqrt(-2 ln u1) sin(2 pi u2)``: an independent
+second normal from the same hash (the fast pulsed update draws its two cycle-noise normals
+so). ``sin(2 pi u2)`` is ``cos(2 pi u2 - pi/2)``: the same offset two octants back, so one
+evaluation of the two polynomials gives both.
+
 The angle is the same number as ``2 pi u2`` in exact arithmetic, so this is Box-Muller itself,
 not an approximation of its distribution: against the exact value for the same bits (computed
 in extended precision) it deviates by 1.3e-15 at most over 10**7 draws and the extreme and
 octant-edge counters (``ln u1`` to 4e-16 relative); the libm form ``sqrt(-2 log u1)
 cos(2 pi u2)`` deviated by up to 2.9e-15, from rounding ``2 pi u2``. The tests hold it to
 2e-15 (``tests/kernels/test_kernel_counter_rng.py``).
-:func:`normal_array` is its NumPy twin: the same operations in the same order on float64
-arrays, so it returns the same values bit for bit (no FMA contraction on either side).
+:func:`normal_array` and :func:`normal_pair_array` are the NumPy twins: the same operations in
+the same order on float64 arrays, so they return the same values bit for bit (no FMA
+contraction on either side).
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ OFFSET_STEP = 0.25 * math.pi / (1 << 29)
 (COS_0, COS_1, COS_2, COS_3, COS_4, COS_5) = (
     -1.13585365213876817300e-11, 2.08757008419747316778e-9, -2.75573141792967388112e-7,
     2.48015872888517045348e-5, -1.38888888888730564116e-3, 4.16666666666665929218e-2)
+SEVEN = np.uint64(7)
 
 
 def build_scalar_functions(jit):
@@ -93,6 +100,7 @@ def build_scalar_functions(jit):
     -------
     types.SimpleNamespace with ``hash64(key, counter)``, ``uniform(key, counter)`` (float64 in
     (0, 1), 53 random bits), ``normal(key, counter)`` (see the module docstring),
+    ``normal_pair(key, counter)`` (its cosine and sine branches), ``cos_sin_turn(bits)``,
     ``log_unit(u)`` (``ln u`` for ``2**-62 <= u < 1.4``) and ``cos_turn(bits)``
     (``cos(2 pi (bits + 1/2) / 2**32)`` for a 32-bit ``bits``). ``key`` and ``counter`` are
     uint64.
@@ -162,8 +170,39 @@ def build_scalar_functions(jit):
         u1 = (np.float64(bits >> SHIFT_32) + 0.5) * INV_2_32
         return math.sqrt(-2.0 * log_unit(u1)) * cos_turn(bits & LOW_32)
 
+    @jit
+    def cos_sin_turn(bits):
+        """``(cos a, sin a)``, ``a = 2 pi (bits + 1/2) / 2**32``: one evaluation of the two
+        polynomials of :func:`cos_turn`; ``sin a = cos(a - pi/2)`` is two octants back, with
+        the same offset."""
+        octant = bits >> OCTANT_SHIFT
+        offset = bits & OFFSET_MASK
+        offset = OFFSET_MASK - offset if (octant & ONE) != ZERO else offset
+        t = (np.float64(offset) + 0.5) * OFFSET_STEP
+        t2 = t * t
+        sine = t + t * t2 * (((((SIN_0 * t2 + SIN_1) * t2 + SIN_2) * t2 + SIN_3) * t2 + SIN_4)
+                             * t2 + SIN_5)
+        cosine = 1.0 - 0.5 * t2 + t2 * t2 * (((((COS_0 * t2 + COS_1) * t2 + COS_2) * t2
+                                                + COS_3) * t2 + COS_4) * t2 + COS_5)
+        value = sine if ((octant + ONE) & TWO) != ZERO else cosine
+        cos_a = -value if ((octant + TWO) & FOUR) != ZERO else value
+        value = sine if ((octant + SEVEN) & TWO) != ZERO else cosine
+        sin_a = -value if (octant & FOUR) != ZERO else value
+        return cos_a, sin_a
+
+    @jit
+    def normal_pair(key, counter):
+        """Two independent standard normals from one hash: Box-Muller's cosine and sine
+        branches (the first is :func:`normal` of the same counter)."""
+        bits = hash64(key, counter)
+        u1 = (np.float64(bits >> SHIFT_32) + 0.5) * INV_2_32
+        radius = math.sqrt(-2.0 * log_unit(u1))
+        cos_a, sin_a = cos_sin_turn(bits & LOW_32)
+        return radius * cos_a, radius * sin_a
+
     return SimpleNamespace(hash64=hash64, uniform=uniform, normal=normal, log_unit=log_unit,
-                           cos_turn=cos_turn)
+                           cos_turn=cos_turn, cos_sin_turn=cos_sin_turn,
+                           normal_pair=normal_pair)
 
 
 def hash64_array(key: int, counters: np.ndarray) -> np.ndarray:
@@ -222,6 +261,37 @@ def normal_array(key: int, counters: np.ndarray) -> np.ndarray:
     bits = hash64_array(key, counters)
     u1 = ((bits >> SHIFT_32).astype(np.float64) + 0.5) * INV_2_32
     return np.sqrt(-2.0 * log_unit_array(u1)) * cos_turn_array(bits & LOW_32)
+
+
+def cos_sin_turn_array(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``cos_sin_turn`` (bit for bit)."""
+    octant = bits >> OCTANT_SHIFT
+    offset = bits & OFFSET_MASK
+    offset = np.where((octant & ONE) != ZERO, OFFSET_MASK - offset, offset)
+    t = (offset.astype(np.float64) + 0.5) * OFFSET_STEP
+    t2 = t * t
+    sine_poly = SIN_0
+    for coefficient in (SIN_1, SIN_2, SIN_3, SIN_4, SIN_5):
+        sine_poly = sine_poly * t2 + coefficient
+    cosine_poly = COS_0
+    for coefficient in (COS_1, COS_2, COS_3, COS_4, COS_5):
+        cosine_poly = cosine_poly * t2 + coefficient
+    sine = t + t * t2 * sine_poly
+    cosine = 1.0 - 0.5 * t2 + t2 * t2 * cosine_poly
+    value = np.where(((octant + ONE) & TWO) != ZERO, sine, cosine)
+    cos_a = np.where(((octant + TWO) & FOUR) != ZERO, -value, value)
+    value = np.where(((octant + SEVEN) & TWO) != ZERO, sine, cosine)
+    sin_a = np.where((octant & FOUR) != ZERO, -value, value)
+    return cos_a, sin_a
+
+
+def normal_pair_array(key: int, counters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``normal_pair`` (bit for bit)."""
+    bits = hash64_array(key, counters)
+    u1 = ((bits >> SHIFT_32).astype(np.float64) + 0.5) * INV_2_32
+    radius = np.sqrt(-2.0 * log_unit_array(u1))
+    cos_a, sin_a = cos_sin_turn_array(bits & LOW_32)
+    return radius * cos_a, radius * sin_a
 
 
 def draw_key(rng: np.random.Generator) -> int:

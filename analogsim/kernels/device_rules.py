@@ -83,7 +83,7 @@ def build_device_rules(jit, physics, rare_jit=None):
         """
         if count <= 0:
             return
-        n = np.float64(count)
+        n = count
         if conductance.shape[0] == 1:
             if stuck[0, i, j] != 0:
                 return

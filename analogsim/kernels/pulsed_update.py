@@ -16,48 +16,73 @@ Two samplers (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016):
     is small when the per-slot coincidence probabilities are. Up and down pulses of one device
     are applied as two blocks in a random order, each block in closed form; the cycle-to-cycle
     noise of ``n`` pulses (each step multiplied by ``1 + dw_min_std xi``) is drawn as one normal
-with the std of their sum.
+    with the std of their sum.
 
 Both samplers share ``pulse_device`` (:mod:`analogsim.kernels.device_rules`, the same source
 as the CUDA kernels'), which applies ``n`` pulses of one sign to one weight: drift since the
 last write is folded in first (the device restarts its drift clock), stuck devices ignore
 pulses, a PCM pair (unipolar SET on G+ or G-, never lowering the device) is refreshed when one
 side passes ``refresh_threshold`` of its maximum (not when either device of the pair is
-stuck).
+stuck). A block is ``scalar.pulse_block``: ``ratio**n`` by repeated squaring
+(``scalar.int_power``), no ``pow``.
 
-Every random number has a fixed counter, so the order and the place in which a kernel draws
-them does not change its results. The fast sampler works a row of devices at a time: it draws
-the two Poisson uniforms, the order coin and the two cycle-noise normals of the row in one
-vectorised pass (about 4 ns a normal, against about 30 ns drawn one by one between the
-branches of the pulse rule), inverts the row's Poisson counts in vectorised loops (the same
-arithmetic as ``scalar.poisson``, so the same counts), and draws the rest only where used: a
-count's normal above the inversion limit, a pair's refresh normal when it is refreshed.
-The results are bit for bit those of drawing every variate device by device
-(``tests/kernels/test_kernel_pulsed_update.py``); the time is in ``benchmarks/README.md``.
+Random numbers of the fast sampler (counters in :data:`FAST_SLOTS`): a count below
+``POISSON_INVERSION_LIMIT`` is exact Poisson from one 64-bit hash
+(``scalar.poisson_count``): ``Poisson(M + f) = Poisson(M) + Poisson(f)``, the whole part
+``M`` from a Walker alias table (one table look-up), the fraction ``f < 1`` by inversion
+(a few terms; no ``exp`` call, a polynomial); a larger mean takes the rounded normal. The
+two cycle-noise normals are one Box-Muller pair. Every random number has a fixed counter, so
+the order and the place in which a kernel draws them does not change its results.
+
+The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
+(AVX-512 on the machine of ``benchmarks/README.md``): one draws the counts, order coins and
+noise of the row (``poisson_head``: the inversion unrolled to 6 terms), one applies both
+blocks of every device with selects instead of branches (``ratio**n`` unrolled over 6 bits);
+between them a scalar loop settles the drift of the devices about to be pulsed, branching
+only where time has passed. The rare devices the passes cannot finish (a mean past the
+limit, an inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be
+refreshed) are flagged and redone with the scalar rules, from their state before the pass:
+the results are bit for bit those of applying every device one block at a time
+(``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
-from analogsim.kernels._cpu_scalar import RNG, RULES, S
-from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT, POISSON_MAX_TERMS
+from analogsim.kernels._cpu_scalar import RNG, RULES, SI, S
+from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
 
 _normal = S.normal
-_poisson = S.poisson
 _popcount = S.popcount
+_poisson_count = S.poisson_count
+_hash64_call = S.hash64
 _pulse_device = RULES.pulse_device
+_settle = RULES.settle
 _uniform = S.uniform
-_uniform_inline = RNG.uniform
-_normal_inline = RNG.normal
+_hash64 = RNG.hash64
+_normal_pair = RNG.normal_pair
+_poisson_head = SI.poisson_head
+_block_ratio = SI.block_ratio
+_pulse_block = SI.pulse_block
 
-#: Random numbers per device in the fast sampler (counter stride): up count (uniform, normal),
-#: down count (uniform, normal), order, up noise, down noise, refresh after up, after down.
-FAST_SLOTS = 9
-_U = tuple(np.uint64(k) for k in range(FAST_SLOTS))
+#: Random numbers per device in the fast sampler: device ``e`` uses counters
+#: ``FAST_SLOTS e + slot``. Drawn for every device: the hashes of its up and down counts
+#: (bit 32 of the up count's is the order coin) and one normal pair (the cycle noise of its
+#: up and its down block); drawn only where used: the normals of counts at or above the
+#: inversion limit, and the programming errors of a refresh after the up or the down block.
+FAST_SLOTS = 7
+(SLOT_UP, SLOT_DOWN, SLOT_NOISE, SLOT_LARGE_UP, SLOT_LARGE_DOWN, SLOT_REFRESH_UP,
+ SLOT_REFRESH_DOWN) = (np.uint64(k) for k in range(FAST_SLOTS))
+_STRIDE = np.uint64(FAST_SLOTS)
+_SHIFT_32 = np.uint64(32)
+_ONE = np.uint64(1)
+#: The vectorised pass applies blocks of fewer than ``2**SMALL_BITS`` pulses (``ratio**n``
+#: unrolled over that many bits); longer ones go to the scalar rule.
+SMALL_BITS = 6
+SMALL_LIMIT = 1 << SMALL_BITS
 
 
 def pulse_count_means(x, d, pulses_per_unit):
@@ -99,83 +124,190 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
                      step_down, bound_low, bound_high, now, p, key):
     """Fast sampler: Poisson counts from the (R, C) means, then the pulses of each device.
 
-    Row by row: the variates most devices use and the Poisson counts are computed for the
-    whole row in vectorised loops, then each device applies its two blocks. The pulse loop
-    stays in the body of the parallel loop: there Numba compiles it with its arrays marked
-    free of aliasing, 1.7x faster than the same loop in a function of its own.
+    Row by row (see the module docstring): one vectorised pass draws every device's counts,
+    order and cycle noise; a loop settles the drift of the devices about to be pulsed (it
+    only branches where time has passed); a second vectorised pass applies both pulse
+    blocks of every device at once; the few devices flagged on the way (a large mean, a long
+    inversion, a long block, a possible refresh) are redone one block at a time with the
+    scalar rule, which gives the same numbers.
     """
     rows, cols = mean_up.shape
+    pairs = conductance.shape[0] == 2
     for i in numba.prange(rows):
-        first = np.uint64(i * cols) * np.uint64(FAST_SLOTS)
-        draws = np.empty((5, cols))
-        _draw_row(key, first, draws)
-        counts_up = _count_row(mean_up[i], draws[0], key, first + _U[1])
-        counts_down = _count_row(mean_down[i], draws[1], key, first + _U[3])
+        first = np.uint64(i * cols)
+        counts = np.empty((2, cols), dtype=np.int64)
+        z = np.empty((2, cols))
+        up_first = np.empty(cols, dtype=np.bool_)
+        slow = np.empty(cols, dtype=np.bool_)
+        _draw_row(mean_up[i], mean_down[i], key, first, counts, z, up_first, slow)
         for j in range(cols):
-            n_up, n_down = counts_up[j], counts_down[j]
-            if n_up == 0 and n_down == 0:
-                continue
-            base = first + np.uint64(j * FAST_SLOTS)
-            up_first = draws[2, j] < 0.5
-            for turn in range(2):
-                if (turn == 0) == up_first:
-                    _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                  bound_low, bound_high, i, j, n_up, True, draws[3, j], key,
-                                  base + _U[7], now, p)
-                else:
-                    _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                  bound_low, bound_high, i, j, n_down, False, draws[4, j], key,
-                                  base + _U[8], now, p)
+            if slow[j]:  # rare: a mean at or above the inversion limit, a long inversion
+                base = (first + np.uint64(j)) * _STRIDE
+                counts[0, j] = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP,
+                                           base + SLOT_LARGE_UP)
+                counts[1, j] = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
+                                           base + SLOT_LARGE_DOWN)
+        if pairs:
+            # Settle the devices about to be pulsed. A refresh check sees the other side as
+            # stored, before its own block settles it: a pair whose settled side was past
+            # the threshold goes to the scalar rule, from its state as it was.
+            raw = np.empty((2, cols))
+            raw_time = np.empty((2, cols))
+            settled = np.zeros((2, cols), dtype=np.bool_)
+            threshold = p[P_REFRESH]
+            for side in range(2):
+                for j in range(cols):
+                    if (counts[side, j] > 0 and stuck[side, i, j] == 0
+                            and written_at[side, i, j] != now):
+                        raw[side, j] = conductance[side, i, j]
+                        raw_time[side, j] = written_at[side, i, j]
+                        settled[side, j] = True
+                        if raw[side, j] > threshold * np.float64(bound_high[side, i, j]):
+                            slow[j] = True
+                        _settle(conductance, written_at, drift_xi, side, i, j, now, p)
+            _pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i],
+                      step_up[0, i], step_up[1, i], bound_low[0, i], bound_low[1, i],
+                      bound_high[0, i], bound_high[1, i], counts, z, p, slow)
+            for side in range(2):
+                for j in range(cols):
+                    if slow[j] and settled[side, j]:
+                        conductance[side, i, j] = raw[side, j]
+                        written_at[side, i, j] = raw_time[side, j]
+        else:
+            for j in range(cols):
+                if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
+                        and written_at[0, i, j] != now):
+                    _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
+            _element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
+                         bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
+        for j in range(cols):
+            if slow[j]:  # rare: apply the two blocks one by one with the scalar rule
+                base = (first + np.uint64(j)) * _STRIDE
+                for turn in range(2):
+                    if (turn == 0) == up_first[j]:
+                        _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
+                                      step_down, bound_low, bound_high, i, j, counts[0, j],
+                                      True, z[0, j], key, base + SLOT_REFRESH_UP, now, p)
+                    else:
+                        _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
+                                      step_down, bound_low, bound_high, i, j, counts[1, j],
+                                      False, z[1, j], key, base + SLOT_REFRESH_DOWN, now, p)
+
+
+@numba.njit(cache=True)
+def _full_count(mean, key, counter, normal_counter):
+    """``poisson_count`` of ``mean`` from its hash, the normal drawn only when used."""
+    z = _normal(key, normal_counter) if mean >= POISSON_INVERSION_LIMIT else 0.0
+    return _poisson_count(mean, _hash64_call(key, counter), z)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _draw_row(key, first, draws):
-    """The variates of a row that most devices use, vectorised: ``draws[:, j]`` = up-count
-    uniform, down-count uniform, order coin, up noise, down noise of device ``j``."""
-    u2, u4, u5, u6 = _U[2], _U[4], _U[5], _U[6]
-    for j in range(draws.shape[1]):
-        base = first + np.uint64(j * FAST_SLOTS)
-        draws[0, j] = _uniform_inline(key, base)
-        draws[1, j] = _uniform_inline(key, base + u2)
-        draws[2, j] = _uniform_inline(key, base + u4)
-        draws[3, j] = _normal_inline(key, base + u5)
-        draws[4, j] = _normal_inline(key, base + u6)
+def _draw_row(mean_up, mean_down, key, first, counts, z, up_first, slow):
+    """The random part of a row, vectorised: each device's up and down counts (one hash
+    each, ``poisson_head``), the order of its blocks (bit 32 of the up count's hash), the
+    cycle noise of its two blocks (one normal pair); ``slow`` flags the devices whose counts
+    need ``poisson_count`` itself."""
+    for j in range(mean_up.shape[0]):
+        base = (first + np.uint64(j)) * _STRIDE
+        bits_up = _hash64(key, base + SLOT_UP)
+        bits_down = _hash64(key, base + SLOT_DOWN)
+        m_up, m_down = np.float64(mean_up[j]), np.float64(mean_down[j])
+        n_up, long_up = _poisson_head(m_up, bits_up)
+        n_down, long_down = _poisson_head(m_down, bits_down)
+        counts[0, j] = n_up
+        counts[1, j] = n_down
+        up_first[j] = ((bits_up >> _SHIFT_32) & _ONE) != 0
+        slow[j] = (long_up | long_down | (m_up >= POISSON_INVERSION_LIMIT)
+                   | (m_down >= POISSON_INVERSION_LIMIT))
+        z[0, j], z[1, j] = _normal_pair(key, base + SLOT_NOISE)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _power_small(x, n):
+    """``int_power(x, n)`` for ``0 <= n < 2**SMALL_BITS``, unrolled: the same products."""
+    result = 1.0
+    power = x
+    for bit in range(SMALL_BITS):
+        result = result * power if ((n >> bit) & 1) != 0 else result
+        power = power * power
+    return result
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _count_row(mean, u, key, normal_first):
-    """``poisson(mean[j], u[j], normal(key, normal_first + 9 j))`` for a row (int64).
+def _element_row(g, stuck, step_up, step_down, low, high, counts, up_first, z, p, slow):
+    """One row of bidirectional devices (P = 1): both blocks of every device, in its order,
+    vectorised.
 
-    The inversion runs for all devices at once, term by term, with the arithmetic of
-    ``poisson`` (so the same counts): a device's running sum never decreases, so once its
-    uniform is below the sum it stays below, and its count is the last term that was not.
-    Means at or above the inversion limit take the rounded normal, drawn only for them.
+    Arrays are the row's; ``g`` is changed in place. A block of no pulses and a stuck device
+    leave the conductance as it was; each block's result is rounded to float32, as the
+    conductance array stores it between blocks. Devices flagged ``slow`` (on entry, or here
+    for a block of ``2**SMALL_BITS`` pulses or more) keep their state for the caller.
     """
-    cols = mean.shape[0]
-    rate, term, total = np.empty(cols), np.empty(cols), np.empty(cols)
-    out = np.empty(cols, dtype=np.int64)
-    for j in range(cols):
-        mean_j = np.float64(mean[j])
-        rate[j] = mean_j if 0.0 < mean_j < POISSON_INVERSION_LIMIT else 0.0
-        term[j] = math.exp(-rate[j])
-        total[j] = term[j]  # 1 for rate 0: a uniform never exceeds it
-        out[j] = 0
-    for count in range(1, POISSON_MAX_TERMS + 1):
-        going = 0
-        for j in range(cols):
-            more = u[j] > total[j]
-            out[j] = count if more else out[j]
-            term[j] *= rate[j] / count
-            total[j] += term[j]
-            going += more
-        if going == 0:
-            break
-    for j in range(cols):
-        mean_j = np.float64(mean[j])
-        if mean_j >= POISSON_INVERSION_LIMIT:
-            z = _normal(key, normal_first + np.uint64(j * FAST_SLOTS))
-            out[j] = _poisson(mean_j, 0.5, z)
-    return out
+    gamma_up, gamma_down = p[P_GAMMA_UP], p[P_GAMMA_DOWN]
+    for j in range(g.shape[0]):
+        start = np.float64(g[j])
+        lo, hi = np.float64(low[j]), np.float64(high[j])
+        step_u, step_d = np.float64(step_up[j]), np.float64(step_down[j])
+        n_up, n_down = counts[0, j], counts[1, j]
+        ratio_u = _block_ratio(step_u, 1.0, hi, gamma_up)
+        ratio_d = _block_ratio(step_d, -1.0, lo, gamma_down)
+        decay_u = _power_small(ratio_u, n_up)
+        decay_d = _power_small(ratio_d, n_down)
+        first_up = up_first[j]
+        n = n_up if first_up else n_down
+        moved = _pulse_block(
+            start, np.float64(n), step_u if first_up else step_d, 1.0 if first_up else -1.0,
+            hi if first_up else lo, gamma_up if first_up else gamma_down, lo, hi,
+            ratio_u if first_up else ratio_d, decay_u if first_up else decay_d,
+            z[0, j] if first_up else z[1, j], p)
+        middle = np.float64(np.float32(moved)) if n > 0 else start
+        n = n_down if first_up else n_up
+        moved = _pulse_block(
+            middle, np.float64(n), step_d if first_up else step_u, -1.0 if first_up else 1.0,
+            lo if first_up else hi, gamma_down if first_up else gamma_up, lo, hi,
+            ratio_d if first_up else ratio_u, decay_d if first_up else decay_u,
+            z[1, j] if first_up else z[0, j], p)
+        end = np.float64(np.float32(moved)) if n > 0 else middle
+        flagged = (slow[j] | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
+        slow[j] = flagged
+        g[j] = np.float32(end if (stuck[j] == 0) & ~flagged else start)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pair_row(g_plus, g_minus, stuck_plus, stuck_minus, step_plus, step_minus, low_plus,
+              low_minus, high_plus, high_minus, counts, z, p, slow):
+    """One row of PCM pairs (P = 2): SET pulses on G+ (up) and G- (down), never lowering a
+    device, vectorised. The two blocks of a pair touch different devices, so their order
+    matters only through a refresh; a pair that one of them may have refreshed (a checked
+    side ends past the threshold) keeps its state and is flagged ``slow`` for the caller,
+    as are long blocks and pairs flagged on entry."""
+    gamma = p[P_GAMMA_UP]
+    threshold = p[P_REFRESH]
+    for j in range(g_plus.shape[0]):
+        start_plus, start_minus = np.float64(g_plus[j]), np.float64(g_minus[j])
+        free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
+        n_plus, n_minus = counts[0, j], counts[1, j]
+        run_plus = (n_plus > 0) & free_plus
+        run_minus = (n_minus > 0) & free_minus
+        lo, hi, step = np.float64(low_plus[j]), np.float64(high_plus[j]), np.float64(step_plus[j])
+        ratio = _block_ratio(step, 1.0, hi, gamma)
+        moved = max(_pulse_block(start_plus, np.float64(n_plus), step, 1.0, hi, gamma, lo, hi,
+                                 ratio, _power_small(ratio, n_plus), z[0, j], p), start_plus)
+        end_plus = np.float64(np.float32(moved)) if run_plus else start_plus
+        lo, hi = np.float64(low_minus[j]), np.float64(high_minus[j])
+        step = np.float64(step_minus[j])
+        ratio = _block_ratio(step, 1.0, hi, gamma)
+        moved = max(_pulse_block(start_minus, np.float64(n_minus), step, 1.0, hi, gamma, lo, hi,
+                                 ratio, _power_small(ratio, n_minus), z[1, j], p), start_minus)
+        end_minus = np.float64(np.float32(moved)) if run_minus else start_minus
+        checked = (run_plus & free_minus) | (run_minus & free_plus)
+        over = ((end_plus > threshold * np.float64(high_plus[j]))
+                | (end_minus > threshold * np.float64(high_minus[j])))
+        flagged = (slow[j] | ((n_plus | n_minus) >= SMALL_LIMIT) | (checked & over)) & (
+            run_plus | run_minus)
+        slow[j] = flagged
+        g_plus[j] = np.float32(start_plus if flagged else end_plus)
+        g_minus[j] = np.float32(start_minus if flagged else end_minus)
 
 
 @numba.njit(parallel=True, cache=True)

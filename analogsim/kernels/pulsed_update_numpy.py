@@ -10,11 +10,11 @@ Numba module), so they serve as an independent check. They draw every random num
 counter layout; the kernels draw only those they use, with the same results.
 
 Agreement with the Numba kernels: every operation is the same IEEE float64 arithmetic in the
-same order (the normals are bit for bit those of the kernels), except the transcendental
-functions (``exp`` of the Poisson inversion, ``pow`` and ``log`` of the step and drift
-rules), which NumPy and LLVM/libm may round differently by one ulp. That changes a float32
-state value by at most one float32 ulp, and flips a Poisson count only when a uniform falls
-within ~1e-16 of a threshold; in practice the results are bit-identical.
+same order (the normals, the Poisson draws, with their alias tables, polynomial ``exp(-f)`` and
+integer powers, are bit for bit those of the kernels), except the transcendental functions of
+the drift rule (``log`` and ``pow``), which NumPy and LLVM/libm may round differently by one
+ulp. That changes a float32 state value by at most one float32 ulp; in practice the results
+are bit-identical.
 
 Within one call every device appears at most once per vectorised step (once per turn of the
 fast sampler, once per sample of the exact one), so fancy-index writes never collide.
@@ -24,7 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from analogsim.kernels.counter_rng import normal_array, uniform_array
+from analogsim.kernels.counter_rng import (
+    hash64_array,
+    normal_array,
+    normal_pair_array,
+    uniform_array,
+)
 from analogsim.kernels.physics import (
     P_DW_STD,
     P_GAMMA_DOWN,
@@ -47,8 +52,30 @@ from analogsim.kernels.physics import (
     P_SD_LO,
     P_T0,
 )
-from analogsim.kernels.pulsed_update import FAST_SLOTS
-from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT, POISSON_MAX_TERMS
+from analogsim.kernels.pulsed_update import (
+    FAST_SLOTS,
+    SLOT_DOWN,
+    SLOT_LARGE_DOWN,
+    SLOT_LARGE_UP,
+    SLOT_NOISE,
+    SLOT_REFRESH_DOWN,
+    SLOT_REFRESH_UP,
+    SLOT_UP,
+)
+from analogsim.kernels.scalar import (
+    ALIAS_SHIFT,
+    COIN_MASK,
+    COIN_SHIFT,
+    COLUMN_SHIFT,
+    EXP_HALF_COEFFICIENTS,
+    INV_2_32,
+    LOW_32,
+    POISSON_COLUMNS,
+    POISSON_INVERSION_LIMIT,
+    POISSON_MAX_TERMS,
+    POISSON_TABLES,
+    THRESHOLD_MASK,
+)
 
 _SWAR = tuple(np.uint64(v) for v in (0x5555555555555555, 0x3333333333333333,
                                      0x0F0F0F0F0F0F0F0F, 0x0101010101010101))
@@ -98,55 +125,75 @@ def _cycle_noise(first_step, ratio, decay, n, p):
     return p[P_DW_STD] * np.abs(first_step) * np.sqrt(total)
 
 
-def _steps_up(g, n, step, bound, gamma, low, z, p):
-    """``n`` up pulses in closed form plus their summed cycle noise (``scalar.steps_up``)."""
-    if gamma == 0.0:
-        moved = g + n * step
-        first, ratio, decay = step, np.ones_like(g), np.ones_like(g)
-    else:
-        fixed = bound / gamma
-        ratio = np.maximum(1.0 - step * gamma / bound, 0.0)
-        decay = ratio**n
-        moved = fixed - (fixed - g) * decay
-        first = step * (1.0 - gamma * g / bound)
-    return _clip(moved + _cycle_noise(first, ratio, decay, n, p) * z, low, bound)
+def _int_power(x, n):
+    """``x**n`` by repeated squaring, low bits first (``scalar.int_power``, bit for bit)."""
+    result = np.ones_like(x)
+    power = np.array(x, dtype=np.float64)
+    shift = 0
+    while np.any((n >> shift) > 0):
+        result = np.where(((n >> shift) & 1) != 0, result * power, result)
+        power = power * power
+        shift += 1
+    return result
 
 
-def _steps_down(g, n, step, bound, gamma, high, z, p):
-    """``n`` down pulses towards ``bound`` (<= 0), the mirror of :func:`_steps_up`."""
-    constant = g - n * step
-    if gamma == 0.0:
-        moved, first, ratio, decay = constant, step, np.ones_like(g), np.ones_like(g)
-    else:
-        # A device whose lower bound is 0 steps linearly, like the scalar rule.
-        linear = bound == 0.0
-        safe_bound = np.where(linear, -1.0, bound)
-        fixed = safe_bound / gamma
-        ratio = np.where(linear, 1.0, np.maximum(1.0 + step * gamma / safe_bound, 0.0))
-        decay = ratio**n
-        moved = np.where(linear, constant, fixed + (g - fixed) * decay)
-        first = np.where(linear, step, step * (1.0 - gamma * g / safe_bound))
-    return _clip(moved - _cycle_noise(first, ratio, decay, n, p) * z, bound, high)
+def _block(g, count, step, sign, bound, gamma, low, high, z, p):
+    """``count`` pulses of ``sign`` towards ``bound`` in closed form plus their summed cycle
+    noise, clipped to ``[low, high]`` (``scalar.block_ratio``, ``int_power`` and
+    ``pulse_block``)."""
+    n = count.astype(np.float64)
+    linear = (gamma == 0.0) | (bound == 0.0)
+    safe_gamma = np.where(linear, 1.0, gamma)
+    safe_bound = np.where(linear, 1.0, bound)
+    signed = sign * step
+    ratio = np.where(linear, 1.0, np.maximum(1.0 - signed * safe_gamma / safe_bound, 0.0))
+    decay = _int_power(ratio, count)
+    fixed = safe_bound / safe_gamma
+    moved = np.where(linear, g + n * signed, fixed - (fixed - g) * decay)
+    first = np.where(linear, signed, signed * (1.0 - safe_gamma * g / safe_bound))
+    noise = _cycle_noise(first, ratio, decay, n, p) * z
+    return _clip(moved + sign * noise, low, high)
 
 
-def _poisson(mean, u, z):
-    """Poisson counts (int64) of float64 ``mean`` from one uniform or one normal each."""
+def _exp_neg_fraction(f):
+    """``scalar.exp_neg_fraction`` (bit for bit): ``exp(-f)`` on [0, 1]."""
+    y = 0.5 - f
+    e = EXP_HALF_COEFFICIENTS[0]
+    for coefficient in EXP_HALF_COEFFICIENTS[1:]:
+        e = e * y + coefficient
+    return e
+
+
+def _poisson(mean, bits, z):
+    """Poisson counts (int64) of float64 ``mean`` from one hash each, or one normal each at
+    and above the inversion limit (``scalar.poisson_count``)."""
     count = np.zeros(mean.shape, dtype=np.int64)
     large = mean >= POISSON_INVERSION_LIMIT
     count[large] = np.maximum(np.floor(mean[large] + np.sqrt(mean[large]) * z[large] + 0.5), 0)
     index = np.flatnonzero((mean > 0.0) & ~large)
-    rate, target = mean[index], u[index]
-    term = np.exp(-rate)
+    rate, bits = mean[index], bits[index]
+    whole = np.floor(rate)
+    fraction = rate - whole
+    column = (bits >> COLUMN_SHIFT).astype(np.int64)
+    coin = (bits >> COIN_SHIFT) & COIN_MASK
+    entry = POISSON_TABLES[whole.astype(np.int64) * POISSON_COLUMNS + column]
+    count[index] = np.where(coin < (entry & THRESHOLD_MASK), column,
+                            (entry >> ALIAS_SHIFT).astype(np.int64))
+    target = ((bits & LOW_32).astype(np.float64) + 0.5) * INV_2_32
+    term = _exp_neg_fraction(fraction)
     total = term.copy()
+    extra = np.zeros(index.size, dtype=np.int64)
+    position = np.arange(index.size)
     for terms in range(1, POISSON_MAX_TERMS + 1):
         going = target > total
         if not going.any():
             break
-        index, rate, target = index[going], rate[going], target[going]
+        position, fraction, target = position[going], fraction[going], target[going]
         term, total = term[going], total[going]
-        count[index] = terms
-        term = term * (rate / terms)
+        extra[position] = terms
+        term = term * (fraction * (1.0 / terms))
         total = total + term
+    count[index] += extra
     return count
 
 
@@ -181,10 +228,11 @@ def _pulse_devices(state, i, j, count, going_up, z, z_refresh, now, p):
     keep = count > 0
     i, j, count, going_up, z, z_refresh = (a[keep] for a in (i, j, count, going_up, z,
                                                               z_refresh))
+    count = count.astype(np.int64)
     if state[0].shape[0] == 1:
-        _pulse_elements(state, i, j, _f64(count), going_up, z, now, p)
+        _pulse_elements(state, i, j, count, going_up, z, now, p)
     else:
-        _pulse_pairs(state, i, j, _f64(count), going_up, z, z_refresh, now, p)
+        _pulse_pairs(state, i, j, count, going_up, z, z_refresh, now, p)
 
 
 def _pulse_elements(state, i, j, n, going_up, z, now, p):
@@ -196,12 +244,12 @@ def _pulse_elements(state, i, j, n, going_up, z, now, p):
     g = _f64(conductance[0, i, j])
     moved = np.empty_like(g)
     up, down = going_up, ~going_up
-    moved[up] = _steps_up(g[up], n[up], _f64(step_up[0, i[up], j[up]]),
-                          _f64(bound_high[0, i[up], j[up]]), p[P_GAMMA_UP],
-                          _f64(bound_low[0, i[up], j[up]]), z[up], p)
-    moved[down] = _steps_down(g[down], n[down], _f64(step_down[0, i[down], j[down]]),
-                              _f64(bound_low[0, i[down], j[down]]), p[P_GAMMA_DOWN],
-                              _f64(bound_high[0, i[down], j[down]]), z[down], p)
+    at_up, at_down = (0, i[up], j[up]), (0, i[down], j[down])
+    moved[up] = _block(g[up], n[up], _f64(step_up[at_up]), 1.0, _f64(bound_high[at_up]),
+                       p[P_GAMMA_UP], _f64(bound_low[at_up]), _f64(bound_high[at_up]), z[up], p)
+    moved[down] = _block(g[down], n[down], _f64(step_down[at_down]), -1.0,
+                         _f64(bound_low[at_down]), p[P_GAMMA_DOWN], _f64(bound_low[at_down]),
+                         _f64(bound_high[at_down]), z[down], p)
     conductance[0, i, j] = moved
 
 
@@ -214,9 +262,10 @@ def _pulse_pairs(state, i, j, n, going_up, z, z_refresh, now, p):
     _settle(state, side, i, j, now, p)
     at = (side, i, j)
     start = _f64(conductance[at])
+    high = _f64(bound_high[at])
     conductance[at] = np.maximum(
-        _steps_up(start, n, _f64(step_up[at]), _f64(bound_high[at]), p[P_GAMMA_UP],
-                  _f64(bound_low[at]), z, p), start)
+        _block(start, n, _f64(step_up[at]), 1.0, high, p[P_GAMMA_UP], _f64(bound_low[at]),
+               high, z, p), start)
     threshold = p[P_REFRESH]
     refresh = ((_f64(conductance[0, i, j]) > threshold * _f64(bound_high[0, i, j]))
                | (_f64(conductance[1, i, j]) > threshold * _f64(bound_high[1, i, j])))
@@ -261,25 +310,26 @@ def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuc
 
     ``mean_up``, ``mean_down``: (R, C) float32 expected counts; state arrays (P, R, C),
     ``conductance`` and ``written_at`` changed in place. Device ``e = i C + j`` uses counters
-    ``9 e + (0 .. 8)``: up count (uniform, normal), down count (uniform, normal), order,
-    up noise, down noise, refresh noise after the up and after the down block.
+    ``FAST_SLOTS e + slot`` (``pulsed_update.SLOT_*``): the hashes of its up and down counts
+    (bit 32 of the up count's is the order coin, up first when set), one normal pair for
+    the cycle noise of its up and down blocks, the normals of counts at or above the
+    inversion limit, and the refresh normals after the up and after the down block.
     """
     state = (conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
              bound_high)
     cols = mean_up.shape[1]
     base = np.arange(mean_up.size, dtype=np.uint64) * np.uint64(FAST_SLOTS)
-    n_up = _poisson(_f64(mean_up).ravel(), uniform_array(key, base),
-                    normal_array(key, base + np.uint64(1)))
-    n_down = _poisson(_f64(mean_down).ravel(), uniform_array(key, base + np.uint64(2)),
-                      normal_array(key, base + np.uint64(3)))
+    bits_up = hash64_array(key, base + SLOT_UP)
+    n_up = _poisson(_f64(mean_up).ravel(), bits_up, normal_array(key, base + SLOT_LARGE_UP))
+    n_down = _poisson(_f64(mean_down).ravel(), hash64_array(key, base + SLOT_DOWN),
+                      normal_array(key, base + SLOT_LARGE_DOWN))
     moving = np.flatnonzero((n_up > 0) | (n_down > 0))
     i, j = np.divmod(moving, cols)
     n_up, n_down, slots = n_up[moving], n_down[moving], base[moving]
-    up_first = uniform_array(key, slots + np.uint64(4)) < 0.5
-    z_up = normal_array(key, slots + np.uint64(5))
-    z_down = normal_array(key, slots + np.uint64(6))
-    z_refresh_up = normal_array(key, slots + np.uint64(7))
-    z_refresh_down = normal_array(key, slots + np.uint64(8))
+    up_first = ((bits_up[moving] >> np.uint64(32)) & np.uint64(1)) != 0
+    z_up, z_down = normal_pair_array(key, slots + SLOT_NOISE)
+    z_refresh_up = normal_array(key, slots + SLOT_REFRESH_UP)
+    z_refresh_down = normal_array(key, slots + SLOT_REFRESH_DOWN)
     for going_up in (up_first, ~up_first):
         _pulse_devices(state, i, j, np.where(going_up, n_up, n_down), going_up,
                        np.where(going_up, z_up, z_down),

@@ -47,16 +47,70 @@ S1 = np.uint64(1)
 S2 = np.uint64(2)
 S4 = np.uint64(4)
 S56 = np.uint64(56)
-#: Below this mean, Poisson counts are drawn by inversion; above, by a rounded normal.
+#: Below this mean, Poisson counts are drawn exactly (alias table plus inversion); at and
+#: above it, by a rounded normal.
 POISSON_INVERSION_LIMIT = 30.0
-#: The inversion stops after this many terms.
+#: The inversion of a count's fractional part stops after this many terms.
 POISSON_MAX_TERMS = 200
+#: Columns of each alias table: counts 0 .. 127 (Poisson(29) exceeds 127 with probability
+#: below 1e-40).
+POISSON_COLUMNS = 128
+#: An alias-table entry is ``alias << 25 | threshold``; ``threshold`` (0 .. 2**24) is the
+#: chance, in units of 2**-24, that a draw landing in the column keeps it.
+ALIAS_SHIFT = np.uint64(25)
+THRESHOLD_MASK = np.uint64((1 << 25) - 1)
+COIN_MASK = np.uint64((1 << 24) - 1)
+#: A count's hash: bits 57-63 pick the column, bits 33-56 are the coin, bits 0-31 the uniform.
+COLUMN_SHIFT = np.uint64(57)
+COIN_SHIFT = np.uint64(33)
+LOW_32 = np.uint64(0xFFFFFFFF)
+INV_2_32 = 1.0 / 4294967296.0
+#: ``exp(-f)`` on [0, 1] as ``e^-1/2 e^y``, ``y = 1/2 - f``: the Taylor coefficients
+#: ``e^-1/2 / k!``, k = 14 .. 0 (truncation 3e-17 relative).
+EXP_HALF_COEFFICIENTS = tuple(math.exp(-0.5) / math.factorial(k) for k in range(14, -1, -1))
+(EH_14, EH_13, EH_12, EH_11, EH_10, EH_9, EH_8, EH_7, EH_6, EH_5, EH_4, EH_3, EH_2, EH_1,
+ EH_0) = EXP_HALF_COEFFICIENTS
+
+
+def poisson_alias_tables(limit: int = int(POISSON_INVERSION_LIMIT),
+                         columns: int = POISSON_COLUMNS) -> np.ndarray:
+    """Walker alias tables of Poisson(M), M = 0 .. limit - 1, flattened to ``M columns + c``.
+
+    Vose's construction in float64 on the pmf ``exp(k ln M - M - lgamma(k + 1))``
+    (normalised over the columns), its keep probabilities rounded to 24 bits: a draw's
+    probabilities are the pmf's to 1.2e-9 (``tests/kernels/test_kernel_pulsed_update.py``).
+    Plain Python, deterministic: every backend uses this one array.
+    """
+    table = np.zeros((limit, columns), dtype=np.uint64)
+    for whole in range(limit):
+        if whole == 0:
+            pmf = [1.0] + [0.0] * (columns - 1)
+        else:
+            pmf = [math.exp(k * math.log(whole) - whole - math.lgamma(k + 1.0))
+                   for k in range(columns)]
+        norm = math.fsum(pmf)
+        scaled = [columns * value / norm for value in pmf]
+        keep, alias = [1.0] * columns, list(range(columns))
+        small = [c for c in range(columns) if scaled[c] < 1.0]
+        large = [c for c in range(columns) if scaled[c] >= 1.0]
+        while small and large:
+            s, big = small.pop(), large.pop()
+            keep[s], alias[s] = scaled[s], big
+            scaled[big] = (scaled[big] + scaled[s]) - 1.0
+            (small if scaled[big] < 1.0 else large).append(big)
+        for c in range(columns):
+            threshold = min(round(keep[c] * (1 << 24)), 1 << 24)
+            table[whole, c] = (alias[c] << 25) | threshold
+    return table.ravel()
+
+
+#: The alias tables of the exact Poisson draws (see :func:`poisson_alias_tables`).
+POISSON_TABLES = poisson_alias_tables()
 
 
 def build(jit):
     """Compile the scalar physics with ``jit``; see the module docstring."""
     rng = build_scalar_functions(jit)
-    normal, uniform = rng.normal, rng.uniform
 
     @jit
     def clip(value, low, high):
@@ -119,60 +173,124 @@ def build(jit):
         return p[P_DW_STD] * abs(first_step) * math.sqrt(total)
 
     @jit
+    def int_power(x, n):
+        """``x**n`` for an integer ``n >= 0`` by repeated squaring, low bits first: the same
+        products in the same order as the CPU fast sampler's vectorised loop over bits."""
+        result = 1.0
+        power = x
+        while n > 0:
+            if n & 1:
+                result = result * power
+            power = power * power
+            n >>= 1
+        return result
+
+    @jit
+    def block_ratio(step, sign, bound, gamma):
+        """The factor by which one pulse shrinks a device's distance to its fixed point
+        ``bound / gamma``: ``max(1 - sign step gamma / bound, 0)``, 1 for a linear device
+        (``gamma`` or ``bound`` 0). ``sign`` is +1 for up pulses, -1 for down pulses."""
+        if (gamma == 0.0) | (bound == 0.0):
+            return 1.0
+        return max(1.0 - (sign * step) * gamma / bound, 0.0)
+
+    @jit
+    def pulse_block(g, n, step, sign, bound, gamma, low, high, ratio, decay, z, p):
+        """``n`` pulses of ``sign`` (+1 up, -1 down) towards ``bound`` in closed form, with
+        their cycle noise ``z``, clipped to ``[low, high]``.
+
+        Soft bounds: each step is ``step (1 - gamma g / bound)``, so the distance to the
+        fixed point ``bound / gamma`` shrinks by ``ratio`` a pulse (``block_ratio``) and by
+        ``decay = ratio**n`` (``int_power``) over the block; a linear device (``gamma`` or
+        ``bound`` 0) moves ``n`` steps. Written without early returns, so that inlined into a
+        loop it vectorises.
+        """
+        signed = sign * step
+        linear = (gamma == 0.0) | (bound == 0.0)
+        safe_gamma = 1.0 if linear else gamma  # no division by zero in the unused branch
+        safe_bound = 1.0 if linear else bound
+        fixed = safe_bound / safe_gamma
+        moved = g + n * signed if linear else fixed - (fixed - g) * decay
+        first = signed if linear else signed * (1.0 - safe_gamma * g / safe_bound)
+        noise = cycle_noise(first, ratio, decay, n, p) * z
+        return clip(moved + sign * noise, low, high)
+
+    @jit
     def steps_up(g, n, step, bound, gamma, low, z, p):
-        """``n`` up pulses of a linear-step device in closed form, with their cycle noise."""
-        if gamma == 0.0:
-            moved = g + n * step
-            first, ratio, decay = step, 1.0, 1.0
-        else:
-            fixed = bound / gamma
-            ratio = max(1.0 - step * gamma / bound, 0.0)
-            decay = ratio**n
-            moved = fixed - (fixed - g) * decay
-            first = step * (1.0 - gamma * g / bound)
-        moved += cycle_noise(first, ratio, decay, n, p) * z
-        return clip(moved, low, bound)
+        """``n`` (an integer) up pulses of a linear-step device in closed form, with their
+        cycle noise."""
+        ratio = block_ratio(step, 1.0, bound, gamma)
+        decay = int_power(ratio, n)
+        return pulse_block(g, np.float64(n), step, 1.0, bound, gamma, low, bound, ratio, decay,
+                           z, p)
 
     @jit
     def steps_down(g, n, step, bound, gamma, high, z, p):
         """``n`` down pulses towards ``bound`` (< 0), the mirror image of :func:`steps_up`."""
-        if gamma == 0.0 or bound == 0.0:
-            moved = g - n * step
-            first, ratio, decay = step, 1.0, 1.0
-        else:
-            fixed = bound / gamma
-            ratio = max(1.0 + step * gamma / bound, 0.0)
-            decay = ratio**n
-            moved = fixed + (g - fixed) * decay
-            first = step * (1.0 - gamma * g / bound)
-        moved -= cycle_noise(first, ratio, decay, n, p) * z
-        return clip(moved, bound, high)
+        ratio = block_ratio(step, -1.0, bound, gamma)
+        decay = int_power(ratio, n)
+        return pulse_block(g, np.float64(n), step, -1.0, bound, gamma, bound, high, ratio,
+                           decay, z, p)
 
     @jit
-    def poisson(mean, u, z):
-        """A Poisson count from one uniform (inversion) or one normal (large means)."""
-        if mean <= 0.0:
+    def exp_neg_fraction(f):
+        """``exp(-f)`` for ``0 <= f <= 1``: one polynomial, no range reduction."""
+        y = 0.5 - f
+        e = (((EH_14 * y + EH_13) * y + EH_12) * y + EH_11) * y + EH_10
+        e = (((e * y + EH_9) * y + EH_8) * y + EH_7) * y + EH_6
+        e = (((e * y + EH_5) * y + EH_4) * y + EH_3) * y + EH_2
+        return (e * y + EH_1) * y + EH_0
+
+    @jit
+    def poisson_head(mean, bits):
+        """The vectorisable part of :func:`poisson_count`: ``(count, unfinished)``, with the
+        inversion of the fractional part cut after 6 terms (``unfinished`` when the count
+        may be larger: probability below 1e-4); 0 for means outside (0, limit)."""
+        m = mean if (mean > 0.0) & (mean < POISSON_INVERSION_LIMIT) else 0.0
+        whole = math.floor(m)
+        fraction = m - whole
+        column = bits >> COLUMN_SHIFT
+        coin = (bits >> COIN_SHIFT) & COIN_MASK
+        entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
+        count = np.int64(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
+        u = (np.float64(bits & LOW_32) + 0.5) * INV_2_32
+        term = exp_neg_fraction(fraction)
+        total = term
+        for k in range(1, 7):
+            count += u > total
+            term = term * (fraction * (1.0 / k))
+            total += term
+        return count, u > total
+
+    @jit
+    def poisson_count(mean, bits, z):
+        """A Poisson count of ``mean`` from one 64-bit hash ``bits`` (or, at and above the
+        inversion limit, from the rounded normal ``mean + sqrt(mean) z``).
+
+        Exact below the limit: ``Poisson(M + f) = Poisson(M) + Poisson(f)`` for the whole
+        and fractional parts of the mean, the first drawn from the alias table of ``M``
+        (bits 57-63 pick the column, bits 33-56 the coin), the second by inversion of the
+        uniform of bits 0-31. Bit 32 is left to the caller (the fast sampler's order coin).
+        """
+        if not mean > 0.0:
             return 0
         if mean >= POISSON_INVERSION_LIMIT:
             return max(int(math.floor(mean + math.sqrt(mean) * z + 0.5)), 0)  # noqa: RUF046
-        term = math.exp(-mean)
+        whole = math.floor(mean)
+        fraction = mean - whole
+        column = bits >> COLUMN_SHIFT
+        coin = (bits >> COIN_SHIFT) & COIN_MASK
+        entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
+        count = np.int64(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
+        u = (np.float64(bits & LOW_32) + 0.5) * INV_2_32
+        term = exp_neg_fraction(fraction)
         total = term
-        count = 0
-        while u > total and count < POISSON_MAX_TERMS:
-            count += 1
-            term *= mean / count
+        extra = 0
+        while u > total and extra < POISSON_MAX_TERMS:
+            extra += 1
+            term = term * (fraction * (1.0 / extra))
             total += term
-        return count
-
-    @jit
-    def pulse_count(mean, key, counter):
-        """``poisson(mean, uniform(key, counter), normal(key, counter + 1))``, drawing only
-        the variate its branch reads: the same count for a fraction of the cost."""
-        if mean <= 0.0:
-            return 0
-        if mean >= POISSON_INVERSION_LIMIT:
-            return poisson(mean, 0.5, normal(key, counter + S1))
-        return poisson(mean, uniform(key, counter), 0.0)
+        return count + extra
 
     @jit
     def popcount(x):
@@ -185,7 +303,10 @@ def build(jit):
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, log_unit=rng.log_unit,
         cos_turn=rng.cos_turn, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
-        program_value=program_value, cycle_noise=cycle_noise, steps_up=steps_up,
-        steps_down=steps_down,
-        poisson=poisson, pulse_count=pulse_count, popcount=popcount,
+        program_value=program_value, cycle_noise=cycle_noise, int_power=int_power,
+        block_ratio=block_ratio, pulse_block=pulse_block, steps_up=steps_up,
+        steps_down=steps_down, poisson_head=poisson_head,
+        poisson_count=poisson_count, popcount=popcount,
+        cos_sin_turn=rng.cos_sin_turn, normal_pair=rng.normal_pair,
+        exp_neg_fraction=exp_neg_fraction,
     )

@@ -18,6 +18,7 @@ from analogsim.kernels.counter_rng import (
     hash64_array,
     log_unit_array,
     normal_array,
+    normal_pair_array,
     uniform_array,
 )
 
@@ -217,3 +218,28 @@ def test_draw_key_is_reproducible_from_the_generator_seed() -> None:
     first = [draw_key(np.random.default_rng(4)) for _ in range(2)]
     assert first[0] == first[1] and 0 <= first[0] < 2**64
     assert draw_key(np.random.default_rng(5)) != first[0]
+
+
+@pytest.mark.parametrize("key", KEYS[:3])
+def test_normal_pair_arrays_equal_compiled_scalars_and_start_with_the_normal(key: int) -> None:
+    counters = _counters()
+    first, second = normal_pair_array(key, counters)
+    compiled = np.array([S.normal_pair(np.uint64(key), c) for c in counters])
+    np.testing.assert_array_equal(first, compiled[:, 0])
+    np.testing.assert_array_equal(second, compiled[:, 1])
+    np.testing.assert_array_equal(first, normal_array(key, counters))  # the cosine branch
+    # cos^2 + sin^2 = 1: the pair lies on the circle of the normal's radius.
+    u1 = ((hash64_array(key, counters) >> SHIFT_32).astype(np.float64) + 0.5) / 2.0**32
+    np.testing.assert_allclose(first**2 + second**2, -2.0 * np.log(u1), rtol=1e-13)
+
+
+@pytest.mark.statistical
+def test_normal_pairs_are_independent_standard_normals() -> None:
+    first, second = normal_pair_array(0x5DEECE66D, np.arange(N_DRAWS, dtype=np.uint64))
+    se = 1.0 / np.sqrt(N_DRAWS)
+    # 5 standard errors of the mean, the variance (sqrt(2 / n)) and the correlation.
+    for z in (first, second):
+        assert abs(z.mean()) < 5 * se and abs(z.var() - 1.0) < 5 * np.sqrt(2.0) * se
+        assert stats.kstest(z, "norm").pvalue > 1e-6
+    assert abs(np.corrcoef(first, second)[0, 1]) < 5 * se
+    assert abs(np.corrcoef(first**2, second**2)[0, 1]) < 5 * se

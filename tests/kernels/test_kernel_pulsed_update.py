@@ -24,10 +24,18 @@ from kernel_cases import (
 import analogsim
 from analogsim.kernels import get_kernels
 from analogsim.kernels._cpu_scalar import S
+from analogsim.kernels.counter_rng import hash64_array
 from analogsim.kernels.device_rules import build_device_rules
 from analogsim.kernels.pulsed_update import (
     FAST_SLOTS,
-    _count_row,
+    SLOT_DOWN,
+    SLOT_LARGE_DOWN,
+    SLOT_LARGE_UP,
+    SLOT_NOISE,
+    SLOT_REFRESH_DOWN,
+    SLOT_REFRESH_UP,
+    SLOT_UP,
+    _draw_row,
     apply_exact_numba,
     apply_fast_numba,
     pulse_count_means,
@@ -40,6 +48,13 @@ from analogsim.kernels.pulsed_update_numpy import (
     pulse_count_means_numpy,
     pulse_trains_numpy,
 )
+from analogsim.kernels.scalar import (
+    ALIAS_SHIFT,
+    POISSON_COLUMNS,
+    POISSON_INVERSION_LIMIT,
+    POISSON_TABLES,
+    THRESHOLD_MASK,
+)
 
 ROWS, COLS, NOW = 24, 20, 1e3
 KEY = np.uint64(0x9A3F_17C2_55D0_E1B4)
@@ -47,12 +62,14 @@ AGES = {"fresh": 0.0, "aged": 1e3}
 
 
 def _means(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Expected counts: zeros, small ones, and some past the Poisson inversion limit (30)."""
+    """Expected counts: zeros, small ones, and some past the Poisson inversion limit (30),
+    some of them past the vectorised block's 63 pulses."""
     rng = np.random.default_rng(seed)
     up = rng.exponential(6.0, (ROWS, COLS)).astype(np.float32)
     down = rng.exponential(6.0, (ROWS, COLS)).astype(np.float32)
     up[rng.random(up.shape) < 0.2] = 0.0
     down[rng.random(down.shape) < 0.1] = 45.0
+    up[rng.random(up.shape) < 0.05] = 90.0
     return up, down
 
 
@@ -135,30 +152,97 @@ def test_pulse_trains_numpy_equal_numba_bit_for_bit(length: int, dtype) -> None:
 
 def test_poisson_reference_matches_the_compiled_scalar_rule() -> None:
     rng = np.random.default_rng(6)
-    mean = np.concatenate([[0.0, 1e-9, 29.999, 30.0, 150.0], rng.exponential(10.0, 2000)])
-    u = rng.random(mean.size)
-    u[:3] = [0.999999, 1e-300, 0.5]
+    mean = np.concatenate([[0.0, 1e-9, 0.999999, 1.0, 29.999, 30.0, 150.0, -1.0],
+                           rng.exponential(10.0, 2000)])
+    bits = hash64_array(int(KEY), np.arange(mean.size, dtype=np.uint64))
+    bits[:3] = [np.uint64(2**64 - 1), np.uint64(0), np.uint64(2**63)]
     z = rng.standard_normal(mean.size)
-    expected = [S.poisson(m, a, b) for m, a, b in zip(mean, u, z, strict=True)]
-    np.testing.assert_array_equal(_poisson(mean, u, z), expected)
+    expected = [S.poisson_count(m, b, c) for m, b, c in zip(mean, bits, z, strict=True)]
+    np.testing.assert_array_equal(_poisson(mean, bits, z), expected)
 
 
-def test_row_poisson_counts_equal_the_scalar_rule() -> None:
+def _alias_probabilities(whole: int) -> np.ndarray:
+    """The distribution an alias table's draws have: each column 1 / 128, then kept with
+    probability threshold / 2**24 or sent to its alias."""
+    entries = POISSON_TABLES[whole * POISSON_COLUMNS:(whole + 1) * POISSON_COLUMNS]
+    keep = (entries & THRESHOLD_MASK).astype(np.float64) / 2.0**24
+    alias = (entries >> ALIAS_SHIFT).astype(np.int64)
+    probability = keep / POISSON_COLUMNS
+    np.add.at(probability, alias, (1.0 - keep) / POISSON_COLUMNS)
+    return probability
+
+
+def test_poisson_alias_tables_reproduce_the_poisson_pmf() -> None:
+    from scipy import stats
+
+    k = np.arange(POISSON_COLUMNS)
+    for whole in range(int(POISSON_INVERSION_LIMIT)):
+        probability = _alias_probabilities(whole)
+        pmf = stats.poisson.pmf(k, whole) if whole > 0 else (k == 0).astype(float)
+        # Keep probabilities are rounded to 2**-24 within a column of weight 2**-7, so each
+        # column that holds a count moves its probability by up to 2**-32 (measured: 1.2e-9
+        # at most, over all tables).
+        np.testing.assert_allclose(probability, pmf, rtol=0, atol=2e-9)
+        # The moments follow (measured: 6e-8 of the mean at most).
+        assert abs(probability @ k - whole) < 2e-7 * max(whole, 1)
+        assert abs(probability @ (k - whole) ** 2 - whole) < 2e-7 * max(whole, 1)
+
+
+@pytest.mark.statistical
+def test_poisson_counts_have_poisson_moments_and_pmf() -> None:
+    """Alias draw of the whole part plus inversion of the fractional part: Poisson(mean)."""
+    from scipy import stats
+
+    draws = 400_000
+    bits = hash64_array(int(KEY), np.arange(draws, dtype=np.uint64))
+    for mean in (0.3, 1.0, 4.96, 6.4, 17.75, 29.5):
+        counts = _poisson(np.full(draws, mean), bits, np.zeros(draws))
+        # 5 standard errors (false-failure rate 6e-7 per check).
+        assert abs(counts.mean() - mean) < 5 * np.sqrt(mean / draws)
+        fourth = mean * (1 + 3 * mean)  # central fourth moment of a Poisson variable
+        assert abs(counts.var() - mean) < 5 * np.sqrt((fourth - mean**2) / draws)
+        observed = np.bincount(counts, minlength=80)[:80]
+        expected = stats.poisson.pmf(np.arange(80), mean) * draws
+        cells = expected > 20  # chi-square over the well-filled cells
+        chi2 = (((observed - expected) ** 2 / expected)[cells]).sum()
+        assert stats.chi2.sf(chi2, cells.sum() - 1) > 1e-6
+
+
+def test_row_draws_equal_the_scalar_rule() -> None:
     rng = np.random.default_rng(12)
-    mean = np.concatenate([[0.0, -1.0, 1e-9, 29.999, 30.0, 150.0, 75.0],
-                           rng.exponential(8.0, 3000)]).astype(np.float32)
-    u = rng.random(mean.size)
-    u[:3] = [0.999999, 1e-300, 0.5]
+    mean_up = np.concatenate([[0.0, -1.0, 1e-9, 29.999, 30.0, 150.0, 75.0, 0.999],
+                              rng.exponential(8.0, 3000)]).astype(np.float32)
+    mean_down = rng.permutation(mean_up)
+    cols = mean_up.size
     first = np.uint64(4)
-    counts = _count_row(mean, u, KEY, first)
-    normals = [S.normal(KEY, first + np.uint64(j * FAST_SLOTS)) for j in range(mean.size)]
-    expected = [S.poisson(np.float64(m), a, z) for m, a, z in zip(mean, u, normals, strict=True)]
-    np.testing.assert_array_equal(counts, expected)
+    counts = np.empty((2, cols), dtype=np.int64)
+    z = np.empty((2, cols))
+    up_first = np.empty(cols, dtype=np.bool_)
+    slow = np.empty(cols, dtype=np.bool_)
+    _draw_row(mean_up, mean_down, KEY, first, counts, z, up_first, slow)
+    base = (first + np.arange(cols, dtype=np.uint64)) * np.uint64(FAST_SLOTS)
+    for j in range(cols):
+        bits_up = np.uint64(S.hash64(KEY, base[j] + SLOT_UP))
+        for k, (mean, bits, large) in enumerate((
+                (mean_up[j], bits_up, SLOT_LARGE_UP),
+                (mean_down[j], np.uint64(S.hash64(KEY, base[j] + SLOT_DOWN)),
+                 SLOT_LARGE_DOWN))):
+            expected = S.poisson_count(np.float64(mean), bits,
+                                       S.normal(KEY, base[j] + large))
+            # Unflagged devices: the vectorised count is the count itself.
+            assert slow[j] or counts[k, j] == expected
+        assert up_first[j] == bool((int(bits_up) >> 32) & 1)
+        assert (z[0, j], z[1, j]) == S.normal_pair(KEY, base[j] + SLOT_NOISE)
+    large = (mean_up >= POISSON_INVERSION_LIMIT) | (mean_down >= POISSON_INVERSION_LIMIT)
+    assert slow[large].all() and large[4:7].all()
+    # A fractional part's inversion runs past 6 terms with probability below 1e-4.
+    assert (slow & ~large).mean() < 2e-3
 
 
-# An eager, call-by-call copy of the samplers as they were before the draws were made lazy
-# and vectorised (every variate drawn, rules not inlined, trains (batch, lines)).
-S_POISSON, S_UNIFORM, S_NORMAL, S_POPCOUNT = S.poisson, S.uniform, S.normal, S.popcount
+# An eager, call-by-call copy of the samplers: every variate drawn, device by device, rules
+# not inlined, trains (batch, lines).
+S_POISSON, S_HASH, S_NORMAL, S_PAIR, S_POPCOUNT = (
+    S.poisson_count, S.hash64, S.normal, S.normal_pair, S.popcount)
 EAGER_PULSE = build_device_rules(numba.njit, S).pulse_device
 
 
@@ -169,23 +253,24 @@ def _eager_fast(mean_up, mean_down, conductance, written_at, drift_xi, stuck, st
     for i in range(rows):
         for j in range(cols):
             base = np.uint64((i * cols + j) * FAST_SLOTS)
-            n_up = S_POISSON(np.float64(mean_up[i, j]), S_UNIFORM(key, base),
-                             S_NORMAL(key, base + np.uint64(1)))
-            n_down = S_POISSON(np.float64(mean_down[i, j]), S_UNIFORM(key, base + np.uint64(2)),
-                               S_NORMAL(key, base + np.uint64(3)))
+            bits_up = S_HASH(key, base + SLOT_UP)
+            n_up = S_POISSON(np.float64(mean_up[i, j]), bits_up,
+                             S_NORMAL(key, base + SLOT_LARGE_UP))
+            n_down = S_POISSON(np.float64(mean_down[i, j]), S_HASH(key, base + SLOT_DOWN),
+                               S_NORMAL(key, base + SLOT_LARGE_DOWN))
             if n_up == 0 and n_down == 0:
                 continue
-            up_first = S_UNIFORM(key, base + np.uint64(4)) < 0.5
-            z_up, z_down = S_NORMAL(key, base + np.uint64(5)), S_NORMAL(key, base + np.uint64(6))
+            up_first = ((bits_up >> np.uint64(32)) & np.uint64(1)) != 0
+            z_up, z_down = S_PAIR(key, base + SLOT_NOISE)
             for turn in range(2):
                 if (turn == 0) == up_first:
                     EAGER_PULSE(conductance, written_at, drift_xi, stuck, step_up, step_down,
                                 bound_low, bound_high, i, j, n_up, True, z_up, key,
-                                base + np.uint64(7), now, p)
+                                base + SLOT_REFRESH_UP, now, p)
                 else:
                     EAGER_PULSE(conductance, written_at, drift_xi, stuck, step_up, step_down,
                                 bound_low, bound_high, i, j, n_down, False, z_down, key,
-                                base + np.uint64(8), now, p)
+                                base + SLOT_REFRESH_DOWN, now, p)
 
 
 @numba.njit
@@ -208,8 +293,8 @@ def _eager_exact(x_bits, x_sign, d_bits, d_sign, conductance, written_at, drift_
 
 @pytest.mark.parametrize("name", ["pcm-faulty-levels", "reram-faulty-levels", "ecram"])
 def test_samplers_equal_an_eager_copy_bit_for_bit(name: str) -> None:
-    """Drawing only what is used, a row at a time, inlined, with trains stored by line:
-    the same numbers as drawing everything, device by device."""
+    """Drawing only what is used, a row at a time in vectorised passes, inlined, with trains
+    stored by line: the same numbers as drawing everything, device by device."""
     device = DEVICE_CASES[name]
     arrays = random_state(device, ROWS, COLS, seed=13, now=NOW, max_age=NOW)
     p = device.physics().pack()

@@ -1,11 +1,12 @@
 """The pulsed update as CUDA kernels (see :mod:`analogsim.kernels.pulsed_update`).
 
 ``apply_fast``: one thread per weight samples its up and down Poisson counts from the two
-mean matrices, then applies them in a random order with the device's step rule, per-device
-steps and bounds, cycle noise, stuck devices and the PCM pair refresh; one kernel, one pass.
-A weight with no pulses reads its two means and nothing else, and draws one uniform per
-non-zero mean: the common case of a small learning rate costs little more than reading the
-means.
+mean matrices (``scalar.poisson_count``: one hash per count), then applies them in a random
+order with the device's step rule, per-device steps and bounds, cycle noise, stuck devices
+and the PCM pair refresh; one kernel, one pass. A weight with no pulses reads its two means,
+hashes twice and does nothing else: the common case of a small learning rate costs little
+more than reading the means. (The CPU kernel draws the same numbers in vectorised passes
+over rows; a thread here does it device by device, which is the same arithmetic.)
 ``pulse_trains`` draws the stochastic pulse trains of the exact sampler and ``apply_exact``
 applies their coincidences sample after sample, one thread per weight.
 
@@ -30,9 +31,20 @@ from analogsim.kernels.cuda._runtime import (
     scalar_physics,
     small_constant,
 )
-from analogsim.kernels.pulsed_update import FAST_SLOTS
+from analogsim.kernels.pulsed_update import (
+    FAST_SLOTS,
+    SLOT_DOWN,
+    SLOT_LARGE_DOWN,
+    SLOT_LARGE_UP,
+    SLOT_NOISE,
+    SLOT_REFRESH_DOWN,
+    SLOT_REFRESH_UP,
+    SLOT_UP,
+)
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
 
-U = [np.uint64(k) for k in range(9)]
+U = [np.uint64(k) for k in range(3)]
+SHIFT_32 = np.uint64(32)
 FAST_STRIDE = np.uint64(FAST_SLOTS)
 TRAIN_STRIDE = np.uint64(64)
 
@@ -47,9 +59,10 @@ def _kernels() -> SimpleNamespace:
     global cuda
     cuda = cuda_module()
     physics = scalar_physics()
-    normal, uniform, pulse_count = physics.normal, physics.uniform, physics.pulse_count
+    normal, uniform, hash64 = physics.normal, physics.uniform, physics.hash64
+    normal_pair, poisson_count = physics.normal_pair, physics.poisson_count
     popcount, pulse_device = physics.popcount, physics.rules.pulse_device
-    u1, u2, u4, u5, u6, u7, u8 = (U[k] for k in (1, 2, 4, 5, 6, 7, 8))
+    u0, u1, u2 = U[0], U[1], U[2]
 
     @cuda.jit
     def apply_fast_kernel(mean_up, mean_down, conductance, written_at, drift_xi, stuck,
@@ -59,24 +72,27 @@ def _kernels() -> SimpleNamespace:
             i = e // cols
             j = e - i * cols
             base = np.uint64(e) * FAST_STRIDE
-            n_up = pulse_count(np.float64(mean_up[i, j]), key, base)
-            n_down = pulse_count(np.float64(mean_down[i, j]), key, base + u2)
+            m_up = np.float64(mean_up[i, j])
+            m_down = np.float64(mean_down[i, j])
+            bits_up = hash64(key, base + SLOT_UP)
+            n_up = poisson_count(m_up, bits_up, normal(key, base + SLOT_LARGE_UP)
+                                 if m_up >= POISSON_INVERSION_LIMIT else 0.0)
+            n_down = poisson_count(m_down, hash64(key, base + SLOT_DOWN),
+                                   normal(key, base + SLOT_LARGE_DOWN)
+                                   if m_down >= POISSON_INVERSION_LIMIT else 0.0)
             if n_up == 0 and n_down == 0:
                 continue
-            # Variates only where used: one block alone needs no coin (a block of zero pulses
-            # does nothing), an empty block no noise.
-            up_first = n_down == 0 or (n_up > 0 and uniform(key, base + u4) < 0.5)
-            z_up = normal(key, base + u5) if n_up > 0 else 0.0
-            z_down = normal(key, base + u6) if n_down > 0 else 0.0
+            up_first = ((bits_up >> SHIFT_32) & u1) != u0
+            z_up, z_down = normal_pair(key, base + SLOT_NOISE)
             for turn in range(2):
                 if (turn == 0) == up_first:
                     pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                 bound_low, bound_high, i, j, n_up, True, z_up, key, base + u7,
-                                 now, p)
+                                 bound_low, bound_high, i, j, n_up, True, z_up, key,
+                                 base + SLOT_REFRESH_UP, now, p)
                 else:
                     pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
                                  bound_low, bound_high, i, j, n_down, False, z_down, key,
-                                 base + u8, now, p)
+                                 base + SLOT_REFRESH_DOWN, now, p)
 
     @cuda.jit
     def pulse_trains_kernel(probability, length, key, out_bits):
