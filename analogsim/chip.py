@@ -3,11 +3,13 @@
 ``Chip(device=..., seed=...)``: everything fixed about the instance is drawn from ``seed`` and
 each tile's name, so the same seed is the same chip. Run-time randomness (read noise, update
 sampling) comes from the chip's own stream, seeded by ``seed`` too, unless a call passes
-``rng``. ``save``/``load`` keep the whole instance, so a loaded chip continues bit-identically.
+``rng``. ``save``/``load`` keep the whole instance, so a loaded chip continues bit-identically
+(on the same backend; a chip saved on one backend loads on the other).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +20,7 @@ from analogsim._tile_parameters import draw_tile_arrays
 from analogsim._validation import check_choice, check_range
 from analogsim.devices import DeviceModel, Ideal, ReRAM
 from analogsim.errors import BackendUnavailableError, ParameterError
-from analogsim.kernels import KERNEL_SETS, get_kernels
+from analogsim.kernels import HOST_KERNEL_SETS, KERNEL_SETS, MATMUL_PRECISIONS, get_kernels
 from analogsim.periphery import Periphery
 from analogsim.tile import RngLike, Tile
 
@@ -38,27 +40,52 @@ class Chip:
         Default periphery of the tiles; ``Periphery.ideal()`` for an ``Ideal`` device,
         ``Periphery()`` otherwise.
     backend : "cpu", "cuda" or "auto"
-        Where the arrays live. Only "cpu" is available without a GPU; "auto" falls back to it.
-    kernels : "numba" or "numpy"
-        CPU kernel implementation (the NumPy references are slower, for checking).
+        Where the arrays live. "cuda" keeps every tile's arrays on an NVIDIA GPU as CuPy
+        arrays, with the Numba CUDA kernels and cuBLAS matmuls; it needs CuPy seeing a GPU
+        and numba-cuda (``pip install 'analogsim[gpu]'``), else it raises
+        :class:`~analogsim.errors.BackendUnavailableError` saying what is missing. "auto"
+        takes the GPU when it can run and the CPU otherwise. Inputs may be NumPy, CuPy or
+        CUDA DLPack arrays (torch CUDA tensors) on either backend; results come back in the
+        input's kind (NumPy in, NumPy out), and ``Tile.read`` returns NumPy.
+    kernels : "numba", "numpy", "cuda" or "cudasim", optional
+        Kernel implementation. Default: "numba" on the CPU, "cuda" on the GPU. "numpy" runs
+        the NumPy references (slower, for checking); "cudasim" runs the CUDA kernels on
+        Numba's CPU simulator with NumPy arrays (slow; for testing the GPU path without a
+        GPU, needs ``NUMBA_ENABLE_CUDASIM=1`` before Numba is imported). Naming a CPU set
+        with ``backend="auto"`` keeps the chip on the CPU.
+    matmul_precision : "fp32", "tf32" or "bf16"
+        Precision of the tile matmuls (default "fp32"). "tf32" and "bf16" run them on the
+        GPU's tensor cores (backend "cuda"; "cudasim" emulates their rounding); their error
+        against the device noise is tabulated in :mod:`analogsim.kernels.cuda.matmul`: TF32
+        is far below it for every preset, bf16 not always.
+
+    Same seed, same backend and kernels: identical results. The CPU and GPU backends draw
+    the same hidden parameters and the same random numbers and agree to floating-point
+    rounding of the matmuls (see ``docs/architecture.md``).
     """
 
     def __init__(self, device: DeviceModel | None = None, seed: int = 0, *,
                  periphery: Periphery | None = None, backend: str = "cpu",
-                 kernels: str = "numba") -> None:
+                 kernels: str | None = None, matmul_precision: str = "fp32") -> None:
         device = ReRAM() if device is None else device
         _check_device("Chip", device)
         check_range("Chip", "seed", seed, 0, 2**63 - 1, integer=True)
         check_choice("Chip", "backend", backend, BACKENDS)
-        check_choice("Chip", "kernels", kernels, KERNEL_SETS)
+        if kernels is not None:
+            check_choice("Chip", "kernels", kernels, KERNEL_SETS)
+        check_choice("Chip", "matmul_precision", matmul_precision, MATMUL_PRECISIONS)
         if periphery is None:
             periphery = Periphery.ideal() if isinstance(device, Ideal) else Periphery()
         _check_periphery("Chip", periphery)
         self.device = device
         self.seed = int(seed)
         self.periphery = periphery
-        self.backend = _resolve_backend(backend)
-        self.kernels = get_kernels(kernels)
+        self.backend, kernels = _resolve_backend(backend, kernels)
+        if matmul_precision != "fp32" and kernels not in ("cuda", "cudasim"):
+            raise ParameterError(f"Chip: matmul_precision={matmul_precision!r} runs on the "
+                                 f"tensor cores of a GPU (backend='cuda'); the CPU kernels "
+                                 f"({kernels!r}) run 'fp32' only.")
+        self.kernels = get_kernels(kernels, precision=matmul_precision)
         self.time = 0.0
         self._tiles: dict[str, Tile] = {}
         self._runtime = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))
@@ -118,11 +145,25 @@ class Chip:
         save_chip(self, Path(path))
 
     @classmethod
-    def load(cls, path: str | Path) -> Chip:
-        """Read a chip written by :meth:`save`; it continues exactly where the saved one was."""
+    def load(cls, path: str | Path, *, backend: str | None = None,
+             kernels: str | None = None) -> Chip:
+        """Read a chip written by :meth:`save`; it continues exactly where the saved one was.
+
+        The arrays are stored as NumPy; they go to the backend of the loaded chip, which is
+        ``backend`` if given ("cpu", "cuda" or "auto"), else the saved chip's. A chip saved
+        on the GPU loads on the CPU where there is none (with a warning), and vice versa with
+        ``backend="cuda"``. ``kernels`` as in :class:`Chip` (default: the saved set where it
+        can run on that backend, else the backend's default); the matmul precision is kept
+        where the kernels support it.
+        """
         from analogsim.chip_io import load_chip
 
-        return load_chip(Path(path))
+        if backend is not None:
+            check_choice("Chip.load", "backend", backend, BACKENDS)
+        if kernels is not None:
+            check_choice("Chip.load", "kernels", kernels, KERNEL_SETS)
+        check_placement("Chip.load", backend, kernels)
+        return load_chip(Path(path), backend=backend, kernels=kernels)
 
     def __repr__(self) -> str:
         names = ", ".join(self._tiles)
@@ -142,16 +183,36 @@ def _check_periphery(owner: str, periphery: object) -> None:
                              f"Got {periphery!r} instead.")
 
 
-def _resolve_backend(backend: str) -> str:
-    if backend == "cpu":
-        return "cpu"
-    from analogsim.backends import cuda_available
+def check_placement(owner: str, backend: str | None, kernels: str | None) -> None:
+    """Raise :class:`ParameterError` when ``kernels`` cannot run on ``backend``."""
+    if backend == "cpu" and kernels == "cuda":
+        raise ParameterError(f"{owner}: kernels='cuda' runs on the GPU; use backend='cuda' (or "
+                             f"'auto'), or a CPU kernel set ('numba', 'numpy', 'cudasim') with "
+                             f"backend='cpu'.")
+    if backend == "cuda" and kernels not in (None, "cuda"):
+        raise ParameterError(f"{owner}: kernels={kernels!r} runs on the CPU; backend='cuda' "
+                             f"runs the 'cuda' kernels (leave 'kernels' out, or use "
+                             f"backend='cpu').")
 
-    if cuda_available():
-        raise BackendUnavailableError("Chip: the CUDA backend is not implemented in this "
-                                      "version yet; use backend='cpu'.")
-    if backend == "auto":
-        return "cpu"
-    raise BackendUnavailableError("Chip: backend='cuda' needs an NVIDIA GPU with CuPy "
-                                  "installed (pip install 'analogsim[gpu]'); none was found. "
-                                  "Use backend='cpu' or 'auto'.")
+
+def _resolve_backend(backend: str, kernels: str | None) -> tuple[str, str]:
+    """(backend, kernel set) for the requested ones; raises where they cannot run."""
+    check_placement("Chip", backend, kernels)
+    if backend == "cpu":
+        return "cpu", "numba" if kernels is None else kernels
+    if backend == "auto" and kernels in HOST_KERNEL_SETS:
+        return "cpu", kernels
+    from analogsim.backends import cuda_available, cuda_unavailable_reason
+
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return "cuda", "cuda"
+    if backend == "auto" and kernels is None:
+        if cuda_available():  # a GPU is there but cannot be used: say why
+            warnings.warn(f"Chip(backend='auto'): running on the CPU although CuPy sees a "
+                          f"GPU: {reason}.", RuntimeWarning, stacklevel=3)
+        return "cpu", "numba"
+    asked = "backend='cuda'" if backend == "cuda" else "kernels='cuda'"
+    raise BackendUnavailableError(f"Chip: {asked} needs an NVIDIA GPU with CuPy and "
+                                  f"numba-cuda (pip install 'analogsim[gpu]'); {reason}. Use "
+                                  f"backend='cpu' or 'auto'.")

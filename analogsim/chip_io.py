@@ -3,12 +3,17 @@
 Layout (format version 2)::
 
     /            attrs: format="analogsim-chip", format_version, analogsim_version, seed,
-                        time, device (JSON), periphery (JSON), kernels, rng_state (JSON)
+                        time, device (JSON), periphery (JSON), kernels, rng_state (JSON),
+                        backend, matmul_precision (optional: "cpu" and "fp32" if absent)
     /tiles/0000  attrs: name, rows, cols, weight_scale, drift_reference, device, periphery
                  datasets: every array of TileArrays, with Fletcher-32 checksums and a
                  ``blake2b`` attribute (digest of dtype, shape and bytes)
 
 Version 1 (still read) had variable-length text attributes and no ``blake2b`` digests.
+
+Arrays are stored from the host (a GPU chip's CuPy arrays are copied to NumPy first) and
+loaded as NumPy; the loaded chip's tiles move them to its backend, so a chip saved on the GPU
+loads on the CPU and vice versa (see :meth:`analogsim.chip.Chip.load`).
 
 Files are written to a temporary name and renamed, so a crash never leaves half a chip.
 Any failure to read (not HDF5, truncated, corrupt data, missing parts, newer format) raises
@@ -27,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,8 +40,9 @@ import h5py
 import numpy as np
 
 from analogsim import devices
+from analogsim._arrays import to_numpy
 from analogsim._tile_parameters import TileArrays
-from analogsim.errors import ChipFileError
+from analogsim.errors import BackendUnavailableError, ChipFileError
 from analogsim.periphery import Periphery
 
 if TYPE_CHECKING:
@@ -62,6 +69,8 @@ def save_chip(chip: Chip, path: Path) -> None:
             handle.attrs["device"] = _text(json.dumps(chip.device.to_dict()))
             handle.attrs["periphery"] = _text(json.dumps(chip.periphery.to_dict()))
             handle.attrs["kernels"] = _text(chip.kernels.name)
+            handle.attrs["backend"] = _text(chip.backend)
+            handle.attrs["matmul_precision"] = _text(chip.kernels.precision)
             handle.attrs["rng_state"] = _text(json.dumps(chip._runtime.bit_generator.state))
             group = handle.create_group("tiles")
             for index, tile in enumerate(chip.tiles.values()):
@@ -94,7 +103,7 @@ def _write_tile(group: h5py.Group, tile) -> None:
     group.attrs["device"] = _text(json.dumps(tile.device.to_dict()))
     group.attrs["periphery"] = _text(json.dumps(tile.periphery.to_dict()))
     for name in TileArrays.field_names():
-        values = getattr(tile.arrays, name)
+        values = to_numpy(getattr(tile.arrays, name))
         dataset = group.create_dataset(name, data=values, fletcher32=True)
         dataset.attrs["blake2b"] = _text(_digest(values))
 
@@ -106,21 +115,24 @@ def _digest(values: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def load_chip(path: Path) -> Chip:
-    """Read the chip in ``path``; see the module docstring for what raises."""
+def load_chip(path: Path, *, backend: str | None = None, kernels: str | None = None) -> Chip:
+    """Read the chip in ``path`` onto ``backend`` with ``kernels`` (None: as saved, where
+    possible; see :meth:`analogsim.chip.Chip.load`); see the module docstring for what
+    raises."""
     if not path.exists():
         raise ChipFileError(f"Chip.load: no such file: {path}")
     try:
         with h5py.File(path, "r") as handle:
-            return _read_chip(handle, path)
-    except ChipFileError:
+            return _read_chip(handle, path, backend, kernels)
+    except (ChipFileError, BackendUnavailableError):
         raise
     except Exception as error:  # h5py raises OSError, KeyError, ValueError on damage
         raise ChipFileError(f"Chip.load: {path} is not a readable analogsim chip "
                             f"(truncated or corrupt HDF5?): {error}") from error
 
 
-def _read_chip(handle: h5py.File, path: Path) -> Chip:
+def _read_chip(handle: h5py.File, path: Path, backend: str | None,
+               kernels: str | None) -> Chip:
     from analogsim.chip import Chip
     from analogsim.tile import Tile
 
@@ -134,8 +146,12 @@ def _read_chip(handle: h5py.File, path: Path) -> Chip:
                             f"reads versions up to {FORMAT_VERSION}. Upgrade analogsim.")
     device = devices.from_dict(json.loads(_read_text(handle.attrs, "device")))
     periphery = Periphery(**json.loads(_read_text(handle.attrs, "periphery")))
-    chip = Chip(device, int(handle.attrs["seed"]), periphery=periphery,
-                kernels=_read_text(handle.attrs, "kernels"))
+    saved = {key: _read_text(handle.attrs, key) if key in handle.attrs else default
+             for key, default in (("kernels", "numba"), ("backend", "cpu"),
+                                  ("matmul_precision", "fp32"))}
+    backend, kernels, precision = _placement(saved, backend, kernels, path)
+    chip = Chip(device, int(handle.attrs["seed"]), periphery=periphery, backend=backend,
+                kernels=kernels, matmul_precision=precision)
     chip.time = float(handle.attrs["time"])
     chip._runtime.bit_generator.state = json.loads(_read_text(handle.attrs, "rng_state"))
     for key in sorted(handle["tiles"]):
@@ -151,6 +167,37 @@ def _read_chip(handle: h5py.File, path: Path) -> Chip:
                     float(group.attrs["drift_reference"]))
         chip._tiles[tile.name] = tile
     return chip
+
+
+def _placement(saved: dict[str, str], backend: str | None, kernels: str | None,
+               path: Path) -> tuple[str, str | None, str]:
+    """(backend, kernels, matmul precision) of a loaded chip: the requested ones, else the
+    saved ones where they can run here, else the CPU's (with a warning when a chip saved on
+    the GPU lands on the CPU). Kernels None means the backend's default set."""
+    from analogsim.backends import cuda_simulator_enabled, cuda_unavailable_reason
+    from analogsim.kernels import HOST_KERNEL_SETS
+
+    if backend is None and kernels is not None:
+        backend = "cuda" if kernels == "cuda" else "cpu"
+    elif backend is None:
+        backend = "cuda" if saved["backend"] == "cuda" else "cpu"
+        reason = cuda_unavailable_reason() if backend == "cuda" else None
+        if reason is not None:
+            warnings.warn(f"Chip.load: {path} was saved on the GPU, which cannot run here "
+                          f"({reason}); it is loaded on the CPU.", RuntimeWarning, stacklevel=4)
+            backend = "cpu"
+    elif backend == "auto" and kernels is None:
+        backend = "cuda" if cuda_unavailable_reason() is None else "cpu"
+    if kernels is None and backend == "cpu":
+        runs = saved["kernels"] in HOST_KERNEL_SETS and (
+            saved["kernels"] != "cudasim" or cuda_simulator_enabled())
+        kernels = saved["kernels"] if runs else "numba"
+    if kernels is None and backend == "cuda":
+        kernels = "cuda"
+    precision = saved["matmul_precision"]
+    if kernels not in ("cuda", "cudasim"):
+        precision = "fp32"  # the CPU kernels run fp32 only
+    return backend, kernels, precision
 
 
 def _read_array(group: h5py.Group, name: str, path: Path, version: int) -> np.ndarray:

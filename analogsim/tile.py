@@ -3,6 +3,11 @@
 Rows are the inputs (word lines), columns the outputs: ``forward(x)`` maps (batch, rows) to
 (batch, cols). A weight is ``w = weight_scale * sum_p sign_p G_p / g_max``: one bidirectional
 element (P = 1) or a differential pair G+ - G- (P = 2, PCM), times a digital output scale.
+
+The tile's arrays live where its chip's kernel set allocates (``chip.kernels.xp``: NumPy, or
+CuPy on the GPU). ``forward``, ``backward``, ``update`` and ``program`` accept NumPy, CuPy or
+CUDA DLPack arrays (torch CUDA tensors) and return results in the kind of their input: NumPy
+in, NumPy out, whatever the backend. ``read`` always returns NumPy (a read-out to the host).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analogsim._arrays import as_batch, as_matrix
+from analogsim._arrays import as_batch, as_matrix, input_kind, to_kind, to_numpy
 from analogsim._tile_parameters import TileArrays
 from analogsim._validation import check_choice, check_range
 from analogsim.devices import DeviceModel
@@ -38,14 +43,17 @@ class Tile:
         self.cols = cols
         self.device = device
         self._periphery = periphery
-        self.arrays = arrays
+        xp = self._xp = chip.kernels.xp
+        #: The device arrays, in the chip's array module (CuPy arrays on the GPU).
+        self.arrays = arrays if xp is np else TileArrays(**{
+            field: xp.asarray(getattr(arrays, field)) for field in TileArrays.field_names()})
         self.weight_scale = float(weight_scale)
         self.drift_reference = float(drift_reference)
         self._physics = device.physics()
-        self._params = self._physics.pack()
-        self._signs = np.array([1.0, -1.0][: device.devices_per_weight])
+        self._params = xp.asarray(self._physics.pack())
+        self._signs = xp.asarray(np.array([1.0, -1.0][: device.devices_per_weight]))
         self._cache_time: float | None = None
-        self._weight = np.empty((rows, cols), dtype=np.float32)
+        self._weight = xp.empty((rows, cols), dtype=np.float32)
         self._variance: np.ndarray | None = None
         #: The read-noise variance when every device has the same one (ReRAM, ECRAM), else None.
         self._uniform_variance: float | None = None
@@ -75,26 +83,27 @@ class Tile:
         Parameters
         ----------
         x : array of shape (batch, rows) or (rows,)
-            Inputs, any scale (noise management rescales each row).
+            Inputs, any scale (noise management rescales each row): NumPy, CuPy or a CUDA
+            DLPack array (torch CUDA tensor).
         rng : numpy Generator, int seed or None
             Source of this read's noise; None uses the chip's own stream.
 
         Returns
         -------
-        float32 array of shape (batch, cols) (or (cols,) for 1-D input).
+        float32 array of shape (batch, cols) (or (cols,) for 1-D input), of the input's kind.
         """
-        inputs, was_vector = as_batch(x, self.rows, "Tile.forward", "x")
+        inputs, was_vector = as_batch(x, self.rows, "Tile.forward", "x", self._xp)
         out = self._analog_matmul(inputs, transposed=False, rng=rng)
-        return out[0] if was_vector else out
+        return to_kind(out[0] if was_vector else out, input_kind(x), x)
 
     def backward(self, d: object, *, rng: RngLike = None) -> np.ndarray:
         """The transposed read ``d W^T`` through the same periphery (analog backprop only).
 
         Forward-only learners never call this. ``d``: (batch, cols) -> (batch, rows).
         """
-        errors, was_vector = as_batch(d, self.cols, "Tile.backward", "d")
+        errors, was_vector = as_batch(d, self.cols, "Tile.backward", "d", self._xp)
         out = self._analog_matmul(errors, transposed=True, rng=rng)
-        return out[0] if was_vector else out
+        return to_kind(out[0] if was_vector else out, input_kind(d), d)
 
     def update(self, x: object, d: object, lr: float, *, rng: RngLike = None,
                sampler: str | None = None) -> None:
@@ -108,8 +117,8 @@ class Tile:
         sampler : "fast" or "exact", optional
             Defaults to the periphery's ``sampler`` (see :mod:`analogsim.kernels.pulsed_update`).
         """
-        inputs, _ = as_batch(x, self.rows, "Tile.update", "x")
-        errors, _ = as_batch(d, self.cols, "Tile.update", "d")
+        inputs, _ = as_batch(x, self.rows, "Tile.update", "x", self._xp)
+        errors, _ = as_batch(d, self.cols, "Tile.update", "d", self._xp)
         if errors.shape[0] != inputs.shape[0]:
             raise ValueError(f"Tile.update: 'x' and 'd' must have the same batch size; got "
                              f"{inputs.shape[0]} and {errors.shape[0]}.")
@@ -145,10 +154,11 @@ class Tile:
         fill : float in (0, 1]
             Fraction of the range the largest weight occupies when ``weight_scale`` is None.
         """
-        target = as_matrix(weights, self.shape, "Tile.program", "weights")
+        xp = self._xp
+        target = as_matrix(weights, self.shape, "Tile.program", "weights", xp)
         check_range("Tile.program", "fill", fill, 0.0, 1.0, closed="right")
         if weight_scale is None:
-            largest = float(np.max(np.abs(target)))
+            largest = float(xp.max(xp.abs(target)))
             weight_scale = largest / (fill * self._symmetric_range()) if largest > 0 else 1.0
         check_range("Tile.program", "weight_scale", weight_scale, 0.0, None, closed="neither")
         self.weight_scale = float(weight_scale)
@@ -156,8 +166,8 @@ class Tile:
         if self.device.devices_per_weight == 1:
             targets = normalised[None]
         else:
-            targets = np.stack([np.maximum(normalised, 0.0), np.maximum(-normalised, 0.0)])
-        targets = np.ascontiguousarray(targets, dtype=np.float32)
+            targets = xp.stack([xp.maximum(normalised, 0.0), xp.maximum(-normalised, 0.0)])
+        targets = xp.ascontiguousarray(targets, dtype=np.float32)
         self._chip.kernels.program(targets, self.arrays.conductance, self.arrays.written_at,
                                    self.arrays.stuck, self.arrays.bound_low,
                                    self.arrays.bound_high, self._chip.time, self._params,
@@ -169,9 +179,12 @@ class Tile:
     def read(self, *, rng: RngLike = None) -> np.ndarray:
         """What a digital read-out of the array sees: the weights now, with read noise.
 
-        Returns a (rows, cols) float32 array in weight units (drift included, no compensation).
+        Returns a (rows, cols) float32 NumPy array in weight units (drift included, no
+        compensation), on every backend: the read-out goes to the host, and its noise is
+        drawn there (the same numbers on every backend).
         """
         weight, variance = self._effective()
+        weight, variance = to_numpy(weight), None if variance is None else to_numpy(variance)
         observed = weight.astype(np.float64)
         if variance is not None:
             counters = np.arange(weight.size, dtype=np.uint64).reshape(weight.shape)
@@ -212,16 +225,17 @@ class Tile:
             gain, offset = self.arrays.adc_gain_rows, self.arrays.adc_offset_rows
         else:
             gain, offset = self.arrays.adc_gain, self.arrays.adc_offset
-        y = x_q @ weight
+        matmul = self._chip.kernels.matmul
+        y = matmul(x_q, weight)
         noise_variance = None
         if variance is not None and periphery.read_noise:
             if self._uniform_variance is not None:  # no second matmul (see kernels.mvm)
                 noise_variance = row_read_variance(x_q, self._uniform_variance)
             else:
-                noise_variance = (x_q * x_q) @ variance
+                noise_variance = matmul(x_q * x_q, variance)
         scale = self.weight_scale * self._compensation
         adc_range = periphery.adc_range if periphery.adc_bits is not None else np.inf
-        out = np.empty_like(y)  # not in place: an output aliasing y does not vectorise
+        out = self._xp.empty_like(y)  # not in place: an output aliasing y does not vectorise
         self._chip.kernels.epilogue(y, noise_variance, input_scale, gain, offset,
                                     float(periphery.out_noise), float(periphery.adc_step),
                                     float(adc_range), float(scale), self._key(rng), out)
@@ -231,15 +245,15 @@ class Tile:
         """Cached (weight in g_max units, read-noise variance or None) at the chip's time."""
         now = self._chip.time
         if self._cache_time != now:
-            arrays = self.arrays
-            variance = np.empty_like(self._weight)
+            arrays, xp = self.arrays, self._xp
+            variance = xp.empty_like(self._weight)
             self._chip.kernels.effective_weights(arrays.conductance, arrays.written_at,
                                                  arrays.drift_xi, arrays.stuck, self._signs,
                                                  now, self._params, self._weight, variance)
-            self._variance = variance if np.any(variance > 0.0) else None
+            self._variance = variance if bool(xp.any(variance > 0.0)) else None
             self._uniform_variance = None
-            if self._variance is not None and variance.min() == variance.max():
-                self._uniform_variance = float(variance.flat[0])
+            if self._variance is not None and bool(variance.min() == variance.max()):
+                self._uniform_variance = float(variance.ravel()[0])
             self._cache_time = now
             self._compensation = 1.0
             if self.periphery.drift_compensation and self.drift_reference > 0.0:
@@ -249,11 +263,11 @@ class Tile:
 
     def _total_conductance(self) -> float:
         """``sum |G_p(t)| / g_max`` over every device at the chip's time (see calibrate_drift)."""
-        arrays = self.arrays
-        total = np.empty_like(self._weight)
-        self._chip.kernels.effective_weights(np.abs(arrays.conductance), arrays.written_at,
+        arrays, xp = self.arrays, self._xp
+        total = xp.empty_like(self._weight)
+        self._chip.kernels.effective_weights(xp.abs(arrays.conductance), arrays.written_at,
                                              arrays.drift_xi, arrays.stuck,
-                                             np.ones_like(self._signs), self._chip.time,
+                                             xp.ones_like(self._signs), self._chip.time,
                                              self._params, total, None)
         return float(total.sum(dtype=np.float64))
 
@@ -276,33 +290,34 @@ class Tile:
 
     def _update_exact(self, inputs: np.ndarray, errors: np.ndarray, lr: float,
                       rng: RngLike) -> None:
-        periphery, kernels = self.periphery, self._chip.kernels
+        periphery, kernels, xp = self.periphery, self._chip.kernels, self._xp
         length = periphery.pulse_length
         pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
         slot = np.sqrt(pulses_per_unit / length)
-        x_abs, d_abs = np.abs(inputs).astype(np.float64), np.abs(errors).astype(np.float64)
-        balance = np.ones((inputs.shape[0], 1))
+        x_abs, d_abs = xp.abs(inputs).astype(np.float64), xp.abs(errors).astype(np.float64)
+        balance = xp.ones((inputs.shape[0], 1))
         if periphery.update_management:
             x_max = x_abs.max(axis=1, keepdims=True)
             d_max = d_abs.max(axis=1, keepdims=True)
             ok = (x_max > 0) & (d_max > 0)
-            balance = np.where(ok, np.sqrt(np.where(ok, d_max, 1.0) / np.where(ok, x_max, 1.0)),
+            balance = xp.where(ok, xp.sqrt(xp.where(ok, d_max, 1.0) / xp.where(ok, x_max, 1.0)),
                                1.0)
-        prob_x = np.minimum(slot * x_abs * balance, 1.0)
-        prob_d = np.minimum(slot * d_abs / balance, 1.0)
+        prob_x = xp.minimum(slot * x_abs * balance, 1.0)
+        prob_d = xp.minimum(slot * d_abs / balance, 1.0)
         key = self._key(rng)
-        x_bits = np.empty(inputs.shape, dtype=np.uint64)
-        d_bits = np.empty(errors.shape, dtype=np.uint64)
+        x_bits = xp.empty(inputs.shape, dtype=np.uint64)
+        d_bits = xp.empty(errors.shape, dtype=np.uint64)
         kernels.pulse_trains(prob_x, length, key, x_bits)
         kernels.pulse_trains(prob_d, length, key ^ np.uint64(0x5DEECE66D), d_bits)
         # The update's own noise gets a third derived key: sharing the x trains' key would
         # correlate a device's cycle noise with whether its input slot fired.
-        kernels.apply_exact(_by_line(x_bits), _by_line(np.sign(inputs).astype(np.int8)),
-                            _by_line(d_bits), _by_line(np.sign(errors).astype(np.int8)),
+        kernels.apply_exact(_by_line(x_bits), _by_line(xp.sign(inputs).astype(np.int8)),
+                            _by_line(d_bits), _by_line(xp.sign(errors).astype(np.int8)),
                             *self._state_arrays(), self._chip.time, self._params,
                             key ^ np.uint64(0x2545F4914F6CDD1D))
 
 
 def _by_line(per_sample: np.ndarray) -> np.ndarray:
-    """(batch, lines) -> (lines, batch), C-contiguous: the exact sampler's layout."""
-    return np.ascontiguousarray(per_sample.T)
+    """(batch, lines) -> (lines, batch), C-contiguous: the exact sampler's layout (NumPy or
+    CuPy)."""
+    return per_sample.T.copy(order="C")

@@ -83,6 +83,13 @@ def backends() -> dict[str, str]:
     else:
         found["cuda (CuPy)"] = "not available: CuPy sees no CUDA device"
     found["numba.cuda"] = _numba_cuda_status()
+    try:
+        from analogsim.backends import cuda_unavailable_reason
+
+        reason = cuda_unavailable_reason()
+    except Exception as error:  # a broken CUDA toolkit must not break `info`
+        reason = f"{type(error).__name__}: {error}"
+    found["Chip(backend='cuda')"] = "available" if reason is None else f"not available: {reason}"
     return found
 
 

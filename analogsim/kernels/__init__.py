@@ -1,9 +1,13 @@
 """Kernels: free functions with preallocated outputs, one module per operation.
 
 Each operation has a NumPy reference and a compiled version; :func:`get_kernels` is the one
-dispatch point that picks an implementation set by name ("numba" for the CPU default,
-"numpy" for the references; "cuda" is added by the GPU backend). Nothing here touches a GPU
-or sets threads at import time.
+dispatch point that picks an implementation set by name: "numba" (the CPU default), "numpy"
+(the references), "cuda" (the Numba CUDA kernels on CuPy arrays, matmuls in cuBLAS; needs
+an NVIDIA GPU) and "cudasim" (the same CUDA kernels on Numba's CPU simulator with NumPy
+arrays, for testing the GPU path without a GPU; needs ``NUMBA_ENABLE_CUDASIM=1`` before Numba
+is imported). Every set has the same functions with the same signatures; a tile allocates its
+arrays with the set's ``xp`` and does its matrix products with its ``matmul``. Nothing here
+touches a GPU or sets threads at import time.
 """
 
 from __future__ import annotations
@@ -14,8 +18,14 @@ from typing import Any
 import numpy as np
 
 from analogsim._validation import check_choice
+from analogsim.errors import BackendUnavailableError, ParameterError
 
-KERNEL_SETS = ("numba", "numpy")
+KERNEL_SETS = ("numba", "numpy", "cuda", "cudasim")
+#: The sets whose arrays live in host memory (NumPy).
+HOST_KERNEL_SETS = ("numba", "numpy", "cudasim")
+#: Precisions of the tile matmuls (see :mod:`analogsim.kernels.cuda.matmul`): "fp32" on every
+#: set; "tf32" and "bf16" (tensor cores) on "cuda", emulated on "cudasim".
+MATMUL_PRECISIONS = ("fp32", "tf32", "bf16")
 #: Below this many elements of work a Numba kernel runs on the calling thread only: for small
 #: tiles the parallel launch costs more than the work (measured: a 16 x 16 fast update takes
 #: 0.35 ms on one thread and several ms on two).
@@ -36,11 +46,36 @@ class KernelSet:
     pulse_trains: Any
     apply_exact: Any
     xp: Any = np
+    #: ``matmul(a, b)``: the tile's matrix products (forward, backward, variance, counts).
+    matmul: Any = np.matmul
+    #: The precision ``matmul`` runs in (one of :data:`MATMUL_PRECISIONS`).
+    precision: str = "fp32"
 
 
-def get_kernels(name: str = "numba") -> KernelSet:
-    """The kernel set called ``name`` ("numba" or "numpy")."""
+def get_kernels(name: str = "numba", *, precision: str = "fp32") -> KernelSet:
+    """The kernel set called ``name`` (one of :data:`KERNEL_SETS`).
+
+    Parameters
+    ----------
+    name : "numba", "numpy", "cuda" or "cudasim"
+    precision : "fp32", "tf32" or "bf16"
+        Precision of the matmuls; the reduced ones need "cuda" (or "cudasim", which
+        emulates their rounding).
+
+    Raises
+    ------
+    BackendUnavailableError
+        "cuda" without a usable GPU (the message says what is missing), "cudasim" without
+        ``NUMBA_ENABLE_CUDASIM=1``.
+    """
     check_choice("get_kernels", "name", name, KERNEL_SETS)
+    check_choice("get_kernels", "precision", precision, MATMUL_PRECISIONS)
+    if name in ("cuda", "cudasim"):
+        return _cuda_kernels(name, precision)
+    if precision != "fp32":
+        raise ParameterError(f"get_kernels: precision={precision!r} runs on the tensor cores "
+                             f"of a GPU (kernels 'cuda'; 'cudasim' emulates it); the CPU kernel "
+                             f"set {name!r} runs 'fp32' only.")
     from analogsim.kernels import drift, mvm, program, pulsed_update
 
     if name == "numba":
@@ -73,6 +108,31 @@ def get_kernels(name: str = "numba") -> KernelSet:
     )
 
 
+def _cuda_kernels(name: str, precision: str) -> KernelSet:
+    """The "cuda" set (CuPy arrays, a GPU) or the "cudasim" set (NumPy arrays, simulator)."""
+    from analogsim.backends import cuda_simulator_enabled, cuda_unavailable_reason
+
+    if name == "cudasim":
+        if not cuda_simulator_enabled():
+            raise BackendUnavailableError(
+                "get_kernels: the 'cudasim' kernel set runs the CUDA kernels on Numba's CPU "
+                "simulator, which needs NUMBA_ENABLE_CUDASIM=1 in the environment before Numba "
+                "is imported; it is not set in this process. Use 'numba' on the CPU.")
+        from analogsim.kernels.cuda import get_cuda_kernels
+
+        return get_cuda_kernels(np, precision=precision, name="cudasim")
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f"get_kernels: the 'cuda' kernel set needs an NVIDIA GPU "
+                                      f"with CuPy and numba-cuda (pip install "
+                                      f"'analogsim[gpu]'); {reason}.")
+    import cupy
+
+    from analogsim.kernels.cuda import get_cuda_kernels
+
+    return get_cuda_kernels(cupy, precision=precision, name="cuda")
+
+
 def _size_aware(kernel: Any, work: Any) -> Any:
     """Call ``kernel`` on one thread when ``work(args)`` is below :data:`SERIAL_BELOW`."""
     import numba
@@ -103,4 +163,5 @@ def get_xp(array: Any) -> Any:
     return np
 
 
-__all__ = ["KERNEL_SETS", "KernelSet", "get_kernels", "get_xp"]
+__all__ = ["HOST_KERNEL_SETS", "KERNEL_SETS", "MATMUL_PRECISIONS", "KernelSet",
+           "get_kernels", "get_xp"]

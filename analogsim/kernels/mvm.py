@@ -100,18 +100,19 @@ def quantize_inputs(x, dac_step, dac_range, noise_management):
     """Noise management and DAC: returns (x_q float32 (B, R), input scale float32 (B,)).
 
     Each row is divided by its abs-max (rows of zeros keep scale 1), clipped to the DAC range
-    and rounded to ``dac_step``.
+    and rounded to ``dac_step``. Runs on NumPy or CuPy arrays (returns the same kind).
     """
+    xp = _array_module(x)
     if noise_management:
-        scale = np.max(np.abs(x), axis=1).astype(np.float32)
+        scale = xp.max(xp.abs(x), axis=1).astype(np.float32)
         scale[scale == 0.0] = 1.0
         x_n = x / scale[:, None]
     else:
-        scale = np.ones(x.shape[0], dtype=np.float32)
+        scale = xp.ones(x.shape[0], dtype=np.float32)
         x_n = x
     if dac_step > 0.0:
-        x_n = np.clip(np.floor(x_n / dac_step + 0.5) * dac_step, -dac_range, dac_range)
-    return np.ascontiguousarray(x_n, dtype=np.float32), scale
+        x_n = xp.clip(xp.floor(x_n / dac_step + 0.5) * dac_step, -dac_range, dac_range)
+    return xp.ascontiguousarray(x_n, dtype=np.float32), scale
 
 
 def quantize_inputs_numba(x, dac_step, dac_range, noise_management):
@@ -157,7 +158,14 @@ def row_read_variance(x_q, sigma_squared):
 
     Equal to ``(x_q * x_q) @ full(sigma_squared)`` in exact arithmetic, so this replaces the
     variance matmul with no approximation; in float32, as the matmul, it differs from it by
-    rounding only (a few 1e-7 relative).
+    rounding only (a few 1e-7 relative). NumPy or CuPy.
     """
-    squares = np.einsum("bj,bj->b", x_q, x_q)
+    squares = _array_module(x_q).einsum("bj,bj->b", x_q, x_q)
     return (squares * np.float32(sigma_squared))[:, None]
+
+
+def _array_module(array):
+    """NumPy, or CuPy for a CuPy array (imported only then)."""
+    from analogsim.kernels import get_xp
+
+    return get_xp(array)

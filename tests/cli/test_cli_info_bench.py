@@ -36,6 +36,7 @@ def test_info_reports_versions_backends_and_threads():
         assert heading in out
     assert "cpu            available" in out
     assert "numba.cuda" in out
+    assert "Chip(backend='cuda')" in out
     assert f"numba          {numba.get_num_threads()} of" in out
     assert "threading layer: " in out and "not initialised" not in out
 

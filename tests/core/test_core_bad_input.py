@@ -167,7 +167,14 @@ def test_rejects_bad_rng(tile: asim.Tile, rng: object) -> None:
     ({"backend": "tpu"}, r"The 'backend' parameter of Chip must be one of 'cpu', 'cuda', "
                          r"'auto'\. Got 'tpu' instead"),
     ({"kernels": "fortran"}, r"The 'kernels' parameter of Chip must be one of 'numba', "
-                             r"'numpy'\. Got 'fortran' instead"),
+                             r"'numpy', 'cuda', 'cudasim'\. Got 'fortran' instead"),
+    ({"matmul_precision": "fp16"}, r"The 'matmul_precision' parameter of Chip must be one of "
+                                   r"'fp32', 'tf32', 'bf16'\. Got 'fp16' instead"),
+    ({"matmul_precision": "tf32"}, r"Chip: matmul_precision='tf32' runs on the tensor cores "
+                                   r"of a GPU \(backend='cuda'\); the CPU kernels \('numba'\)"),
+    ({"kernels": "cuda"}, r"Chip: kernels='cuda' runs on the GPU; use backend='cuda'"),
+    ({"backend": "cuda", "kernels": "numpy"}, r"Chip: kernels='numpy' runs on the CPU; "
+                                              r"backend='cuda' runs the 'cuda' kernels"),
     ({"periphery": {"adc_bits": 9}}, r"The 'periphery' parameter of Chip must be a Periphery"),
 ])
 def test_chip_rejects_bad_arguments(kwargs, message: str) -> None:

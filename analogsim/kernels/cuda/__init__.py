@@ -18,6 +18,7 @@ the same kernels run on Numba's CPU simulator (slowly; for tests on small arrays
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from analogsim.errors import BackendUnavailableError
@@ -32,33 +33,88 @@ from analogsim.kernels.cuda.pulsed_update import (
 )
 
 
-def get_cuda_kernels(xp: Any = None) -> Any:
-    """The kernel set named "cuda" (a :class:`analogsim.kernels.KernelSet`).
+def get_cuda_kernels(xp: Any = None, *, precision: str = "fp32", name: str = "cuda") -> Any:
+    """The CUDA kernel set (a :class:`analogsim.kernels.KernelSet`).
+
+    Use :func:`analogsim.kernels.get_kernels` ("cuda" or "cudasim"), which checks that the
+    backend can run first.
 
     Parameters
     ----------
     xp : module, optional
         The array module the tile should allocate with. Default: CuPy on a GPU, NumPy under
         the simulator (whose kernels take host arrays). CuPy is imported here, not earlier.
+    precision : "fp32", "tf32" or "bf16"
+        Precision of the matmuls: cuBLAS through CuPy (``cupy.matmul`` in fp32,
+        ``cublasGemmEx`` on the tensor cores otherwise, see :func:`matmul.matmul`). On NumPy
+        arrays (the simulator) fp32 is ``numpy.matmul`` and the others are emulated
+        (:func:`matmul.emulated_matmul`, inputs rounded to nearest).
+    name : str
+        The set's name ("cuda"; "cudasim" for the simulator set).
     """
+    from analogsim._validation import check_choice
     from analogsim.kernels import KernelSet
+    from analogsim.kernels.cuda.matmul import PRECISIONS
     from analogsim.kernels.mvm import quantize_inputs
-    from analogsim.kernels.pulsed_update_numpy import pulse_count_means_numpy
 
+    check_choice("get_cuda_kernels", "precision", precision, PRECISIONS)
     if xp is None:
         xp = _default_array_module()
+    product = _tile_matmul(xp, precision)
     return KernelSet(
-        name="cuda",
+        name=name,
         effective_weights=effective_weights_cuda,
         program=program_cuda,
-        quantize=quantize_inputs,  # the NumPy reference: no CUDA kernel of its own
+        quantize=quantize_inputs,  # NumPy or CuPy array operations: no CUDA kernel of its own
         epilogue=epilogue_cuda,
-        count_means=pulse_count_means_numpy,  # cuBLAS matmuls and CuPy ufuncs on a GPU
+        count_means=_count_means_with(product),  # two matmuls and one elementwise pass
         apply_fast=apply_fast_cuda,
         pulse_trains=pulse_trains_cuda,
         apply_exact=apply_exact_cuda,
         xp=xp,
+        matmul=product,
+        precision=precision,
     )
+
+
+def _tile_matmul(xp: Any, precision: str) -> Any:
+    """``matmul(a, b)`` of the set: cuBLAS on CuPy arrays, NumPy (or its emulation) else."""
+    import numpy
+
+    from analogsim.kernels.cuda.matmul import emulated_matmul, matmul
+
+    if precision == "fp32":
+        return xp.matmul
+    if xp is numpy:
+        def emulated(a: Any, b: Any) -> Any:
+            return emulated_matmul(a, b, precision).astype(numpy.float32)
+
+        emulated.__name__ = emulated.__qualname__ = f"emulated_{precision}_matmul"
+        return emulated
+    return functools.partial(matmul, precision=precision)
+
+
+def _count_means_with(product: Any) -> Any:
+    """``count_means(x, d, pulses_per_unit)`` whose two matmuls are ``product``.
+
+    The same float32 arithmetic as :func:`analogsim.kernels.pulsed_update.pulse_count_means`
+    (``up = max((|x|^T |d| - x^T d) half, 0)``, ``down = max((|x|^T |d| + x^T d) half, 0)``),
+    on NumPy or CuPy arrays.
+    """
+    import numpy
+
+    from analogsim.kernels import get_xp
+
+    def count_means(x: Any, d: Any, pulses_per_unit: float) -> tuple[Any, Any]:
+        xp = get_xp(x)
+        magnitude = product(xp.abs(x).T, xp.abs(d))
+        signed = product(x.T, d)
+        half, zero = numpy.float32(0.5 * pulses_per_unit), numpy.float32(0.0)
+        up = xp.maximum((magnitude - signed) * half, zero)
+        down = xp.maximum((magnitude + signed) * half, zero)
+        return up, down
+
+    return count_means
 
 
 def _default_array_module() -> Any:

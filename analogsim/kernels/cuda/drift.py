@@ -86,6 +86,14 @@ def effective_weights_cuda(conductance: Any, written_at: Any, drift_xi: Any, stu
     has_variance = out_variance is not None
     if has_variance:
         check_shape(owner, "out_variance", out_variance, (rows, cols))
+    if has_variance:
+        spare = out_variance
+    elif isinstance(out_weight, np.ndarray):
+        # A host array is copied to the device and back around the launch (the simulator does
+        # the same), so an alias of out_weight would be copied back over the results.
+        spare = np.empty((1, 1), dtype=out_weight.dtype)
+    else:
+        spare = out_weight  # never written: has_variance is False
     launch(_kernels().effective_weights, rows * cols, conductance, written_at, drift_xi, stuck,
            small_constant(signs), float(now), small_constant(p), out_weight, has_variance,
-           out_variance if has_variance else out_weight)
+           spare)
