@@ -19,6 +19,13 @@ means the same on a 64-wide and on a 784-wide layer. With ``local=True`` (LG-FG-
 each layer has a digital linear readout to the classes trained with cross-entropy, and the
 layer is trained on its own readout's loss, which is a digital function of ``z``: no extra
 chip pass is needed.
+With ``groups > 1`` a layer's units are split into groups, each with its own direction and
+its own measured loss (the local loss with only that group perturbed): the variance of an
+activity forward gradient grows with the number of units sharing one measured loss (Ren et al.
+split layers into groups for this reason), so it is that of a group, not of the layer. The
+measurements are digital (a group moves the readout's logits by its own rows of the readout
+weight), so many groups cost little time; ``groups`` equal to the width is coordinate-wise
+finite differences of the local loss.
 With ``local=False`` (FG-A) the loss is the final readout's; all layers are perturbed at once
 and the perturbed activity is re-run through the later tiles (forward only, with fresh read
 noise at every pass, as on a real chip).
@@ -51,6 +58,7 @@ from analogsim.datasets import Split
 from analogsim.errors import ParameterError
 from analogsim.learners._base import History, Learner
 from analogsim.learners._digital import (
+    NORM_EPS,
     ReadoutAdam,
     chip_logits,
     cross_entropy,
@@ -94,6 +102,24 @@ class ForwardGradient(ScheduledLearning, Learner):
     schedule : {"constant", "cosine"}
         ``lr`` and ``readout_lr`` over the steps of one ``fit``: constant, or cosine annealing
         to 0. Default "constant".
+    groups : int, >= 1
+        Split each layer's units into this many contiguous groups (at most one unit each);
+        every group gets its own random direction and its own measured loss, the local loss
+        with only that group's units perturbed (Ren et al.'s per-group perturbation). The
+        variance of a group's estimate grows with the group's size, not the layer's, at the
+        cost of ``groups`` loss measurements per direction (digital: the readout's logits
+        change by the group's rows only, so a measurement costs ``O(batch x group x classes)``).
+        Only with ``local=True`` and ``perturb="activity"``. Default 1 (the whole layer; the
+        digits tests are calibrated on it). Measured on Fashion-MNIST, 784-500-500, Ideal,
+        ``experiments/learners_fashion_mnist.py --learner forward-gradient --set
+        schedule=cosine`` (seed 0): on a 10k-sample subset, 3 epochs, 5k test samples, test
+        error 20.3% with frozen tiles (lr 1e-12), 19.3% with groups=50 at lr 0.1, and at
+        lr 3: 24.6% (groups=1), 17.1% (50), 17.0% (100), 16.4% (500); groups=50 at lr 1 /
+        10: 17.8% / 17.7%. Grouping is what makes the large step usable. On the full set
+        (60k/10k) ``--set lr=3.0 --set groups=50`` with a 10-epoch cosine schedule: 12.1%
+        after 10 epochs (19.6, 16.2, 16.5, 18.9, 14.1, 13.6, 13.0, 12.5, 12.2, 12.1% after
+        epochs 1-10; 137 s per epoch on a loaded core), against 17.7% after 12 epochs at
+        lr 0.1 with one group.
     n_classes : int, optional
         Number of classes; by default ``max(label) + 1`` of the training data.
     """
@@ -103,7 +129,7 @@ class ForwardGradient(ScheduledLearning, Learner):
 
     def __init__(self, *, lr: float = 0.5, readout_lr: float = 1e-3, eps: float = 0.01,
                  n_perturbations: int = 8, antithetic: bool = True, local: bool = True,
-                 perturb: str = "activity", schedule: str = "constant",
+                 perturb: str = "activity", schedule: str = "constant", groups: int = 1,
                  n_classes: int | None = None) -> None:
         super().__init__(n_classes)
         owner = "ForwardGradient"
@@ -115,6 +141,12 @@ class ForwardGradient(ScheduledLearning, Learner):
         check_choice(owner, "local", local, (True, False))
         check_choice(owner, "perturb", perturb, PERTURBATIONS)
         check_choice(owner, "schedule", schedule, SCHEDULES)
+        check_range(owner, "groups", groups, 1, 2**24, integer=True)
+        if groups > 1 and not (local and perturb == "activity"):
+            raise ParameterError("The 'groups' parameter of ForwardGradient needs local=True "
+                                 f"and perturb='activity'. Got groups={groups!r} with "
+                                 f"local={local!r}, perturb={perturb!r} instead.")
+        self.groups = int(groups)
         self.schedule = schedule
         self._step_factor = 1.0
         self.lr, self.readout_lr, self.eps = float(lr), float(readout_lr), float(eps)
@@ -187,12 +219,33 @@ class ForwardGradient(ScheduledLearning, Learner):
         """LG-FG-A: each layer's z perturbed against its own readout's loss (digital)."""
         grads = []
         for layer, z, readout in zip(net.layers, pre, self._readouts(net), strict=True):
+            if self.groups > 1:
+                grads.append(self._group_estimate(net, layer, z, readout, y, rng))
+                continue
+
             def measure(delta: list[np.ndarray], layer: Layer = layer, z: np.ndarray = z,
                         readout: Readout = readout) -> np.ndarray:
                 h = activate(layer.activation, z + delta[0])
                 return cross_entropy(readout(readout_features(net, h)).astype(np.float64), y)
             grads.extend(self._estimate(measure, [z.shape], rng))
         return grads
+
+    def _group_estimate(self, net: Network, layer: Layer, z: np.ndarray, readout: Readout,
+                        y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Per-group forward gradients of one layer's local loss (see ``groups``)."""
+        starts, group_of = _groups(z.shape[1], self.groups)
+        losses = _GroupLosses(net.normalisation, layer.activation, z, readout, y, starts)
+        grad = np.zeros(z.shape)
+        baseline = None if self.antithetic else losses.clean[:, None]
+        for _ in range(self.n_perturbations):
+            u = rng.standard_normal(z.shape)
+            plus = losses(self.eps * u)
+            if self.antithetic:
+                slope = (plus - losses(-self.eps * u)) / (2 * self.eps)
+            else:
+                slope = (plus - baseline) / self.eps
+            grad += slope[:, group_of] * u
+        return (grad / self.n_perturbations).astype(np.float32)
 
     def _global_activity(self, net: Network, pre: list[np.ndarray], y: np.ndarray,
                          rng: np.random.Generator) -> list[np.ndarray]:
@@ -271,6 +324,79 @@ class ForwardGradient(ScheduledLearning, Learner):
             energy = float(np.mean(_input_energy(layer_input)))  # the NLMS step, batch-wise
             tile.update(np.concatenate(a), np.concatenate(d) / energy,
                         self.lr * self._step_factor, rng=rng)
+
+
+class _GroupLosses:
+    """The local loss (batch, groups) of a layer with only one group's units perturbed.
+
+    Exactly what ``cross_entropy(readout(normalise(activate(z + delta_g))))`` gives for each
+    group's part ``delta_g`` of ``delta``, for all groups at once: a group changes the
+    readout's linear part by its own rows of the weight and the normalisation's statistics by
+    its own units' sums, so no (groups x batch x width) array is made.
+    """
+
+    def __init__(self, normalisation: str, activation: str, z: np.ndarray, readout: Readout,
+                 y: np.ndarray, starts: np.ndarray) -> None:
+        self.normalisation, self.activation, self.y, self.starts = (normalisation, activation,
+                                                                    y, starts)
+        self.z = z.astype(np.float64)
+        self.h = activate(activation, self.z)
+        self.weight = readout.weight.astype(np.float64)
+        self.bias = readout.bias.astype(np.float64)
+        self.linear = self.h @ self.weight  # (batch, classes)
+        self.sum1 = self.h.sum(axis=1)
+        self.sum2 = np.sum(self.h * self.h, axis=1)
+        self.clean = self._cross_entropy(self._logits(self.linear, self.sum1, self.sum2))
+
+    def __call__(self, delta: np.ndarray) -> np.ndarray:
+        moved = activate(self.activation, self.z + delta)
+        change = moved - self.h
+        linear = self.linear[:, None, :] + self._sum(change[:, :, None] * self.weight[None])
+        sum1 = self.sum1[:, None] + self._sum(change)
+        sum2 = self.sum2[:, None] + self._sum(moved * moved - self.h * self.h)
+        return self._cross_entropy(self._logits(linear, sum1, sum2))
+
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        """Sums over each group's units (axis 1): (batch, width, ...) -> (batch, groups, ...)."""
+        width, count = values.shape[1], len(self.starts)
+        if width == count:
+            return values
+        if width % count:
+            return np.add.reduceat(values, self.starts, axis=1)
+        grouped = values.reshape(values.shape[0], count, width // count, *values.shape[2:])
+        return grouped.sum(axis=2)  # equal groups: a reshape is much faster than reduceat
+
+    def _logits(self, linear: np.ndarray, sum1: np.ndarray, sum2: np.ndarray) -> np.ndarray:
+        width = self.h.shape[1]
+        if self.normalisation == "rms":
+            rms = np.sqrt(np.maximum(sum2, 0.0) / width)
+            linear = linear / (rms + NORM_EPS)[..., None]
+        elif self.normalisation == "layer":
+            mean = sum1 / width
+            std = np.sqrt(np.maximum(sum2 / width - mean * mean, 0.0))
+            linear = ((linear - mean[..., None] * self.weight.sum(axis=0))
+                      / (std + NORM_EPS)[..., None])
+        return linear + self.bias
+
+    def _cross_entropy(self, logits: np.ndarray) -> np.ndarray:
+        """Cross-entropy over the last axis (the classes), one class slice at a time: numpy
+        reduces a short last axis slowly."""
+        classes = [logits[..., c] for c in range(logits.shape[-1])]
+        top = np.maximum.reduce(classes)
+        total = np.add.reduce([np.exp(c - top) for c in classes])
+        labels = self.y.reshape((-1,) + (1,) * (logits.ndim - 2))
+        picked = np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+        return np.log(total) + top - picked
+
+
+def _groups(width: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start index of each of ``min(groups, width)`` near-equal contiguous groups, and the
+    group of every unit."""
+    count = min(groups, width)
+    sizes = np.full(count, width // count)
+    sizes[:width % count] += 1
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return starts, np.repeat(np.arange(count), sizes)
 
 
 def _shift(tiles: list[Tile], pairs: list[tuple[np.ndarray, np.ndarray]], steps: list[float],

@@ -36,8 +36,11 @@ CASES = {
     "forward_gradient_local": (lambda: ForwardGradient(), [40, 40], asim.devices.ReRAM(), 0.2),
     "forward_gradient_global": (lambda: ForwardGradient(local=False), [40, 40],
                                 asim.devices.Ideal(), 0.2),
+    # Weight perturbation on ReRAM stays at chance over these 2 epochs (measured 0.11): the
+    # perturb-and-undo pulses do not cancel on an asymmetric, noisy device, and their residue
+    # swamps the learning signal. On Ideal the undo is exact and it learns (measured 0.65).
     "forward_gradient_weight": (lambda: ForwardGradient(perturb="weight"), [40, 40],
-                                asim.devices.ReRAM(), 0.2),
+                                asim.devices.Ideal(), 0.4),
 }
 
 
