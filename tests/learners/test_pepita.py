@@ -7,6 +7,8 @@ ReRAM chip, [64, 100, 10], 5 epochs, 0.75-0.77 over seeds 0-2 (threshold 0.50, c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -88,6 +90,96 @@ def test_update_is_the_papers_rule(digits: asim.datasets.Dataset) -> None:
     for tile, weight, step in zip(net.tiles, before, expected, strict=True):
         assert np.abs(step).max() > 0.0
         np.testing.assert_allclose(tile.read() - weight, -lr * step, rtol=2e-3, atol=1e-7)
+
+
+def _options_reference_step(weights: list[np.ndarray], biases: list[np.ndarray],
+                            projection: np.ndarray, x: np.ndarray, y: np.ndarray,
+                            decay: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(dW_l, db_l) of the rule with every layer's input layer-normalised, the hidden signal
+    rescaled per sample to |e| and the activity penalty added, in float64 from the weights."""
+    def forward(inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        seen, outs, h = [], [], inputs
+        for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
+            h_in = normalise("layer", h)
+            h = h_in @ weight + bias
+            h = h if index == len(weights) - 1 else np.maximum(h, 0.0)
+            seen.append(h_in)
+            outs.append(h)
+        return seen, outs
+
+    _, outs = forward(x)
+    error = softmax(outs[-1], axis=1) - np.eye(weights[-1].shape[1])[y]
+    seen_mod, outs_mod = forward(x - error @ projection)
+    steps = []
+    for k in range(len(weights)):
+        signal = error
+        if k < len(weights) - 1:
+            raw = outs[k] - outs_mod[k]
+            signal = raw * (np.linalg.norm(error, axis=1, keepdims=True)
+                            / np.linalg.norm(raw, axis=1, keepdims=True)) + decay * outs[k]
+        steps.append((seen_mod[k].T @ signal / len(y), signal.sum(axis=0) / len(y)))
+    return steps
+
+
+def test_update_with_the_options_is_the_documented_rule(digits: asim.datasets.Dataset) -> None:
+    """hidden_lr, hidden_signal="normalised", activity_decay and both normalisations: one step
+    on an ideal chip changes every W and b by the documented amounts."""
+    lr, hidden_lr, decay = 0.01, 0.003, 0.05
+    net = _net([64, 30, 20, 10], asim.devices.Ideal(), seed=2)
+    learner = PEPITA(lr=lr, hidden_lr=hidden_lr, feedback_scale=0.5, hidden_signal="normalised",
+                     activity_decay=decay, normalisation="layer", input_normalisation="layer")
+    learner._check_data(net, digits.train, "test")
+    learner._setup(net, 10, np.random.default_rng(0))
+    assert [layer.normalisation for layer in net.layers] == ["layer"] * 3
+    x, y = digits.train.x[:16], digits.train.y[:16]
+    before = [tile.read().astype(np.float64) for tile in net.tiles]
+    biases = [layer.bias.astype(np.float64) for layer in net.layers]
+    expected = _options_reference_step(before, biases, learner.projection.astype(np.float64),
+                                       x, y, decay)
+    learner.train_step(net, x, y, np.random.default_rng(1))
+    rates = [hidden_lr, hidden_lr, lr]
+    for layer, weight, bias, (step, bias_step), rate in zip(net.layers, before, biases,
+                                                           expected, rates, strict=True):
+        assert np.abs(step).max() > 0.0
+        np.testing.assert_allclose(layer.tile.read() - weight, -rate * step, rtol=2e-3,
+                                   atol=1e-7)
+        np.testing.assert_allclose(layer.bias - bias, -rate * bias_step, rtol=2e-3, atol=1e-7)
+
+
+def test_bias_lr_overrides_every_layer(digits: asim.datasets.Dataset) -> None:
+    """Given bias_lr, hidden biases learn at it too (not at hidden_lr)."""
+    net = _net([64, 20, 10], asim.devices.Ideal(), seed=2)
+    learner = PEPITA(lr=0.01, hidden_lr=0.0, bias_lr=0.1)
+    learner.fit(net, digits.train, epochs=1, rng=0, progress=False)
+    assert np.abs(net.layers[0].bias).max() > 0.0
+    untouched = _net([64, 20, 10], asim.devices.Ideal(), seed=2)
+    frozen = PEPITA(lr=0.01, hidden_lr=0.0)
+    frozen.fit(untouched, digits.train, epochs=1, rng=0, progress=False)
+    np.testing.assert_array_equal(untouched.layers[0].bias, 0.0)
+
+
+def test_normalisation_options_set_the_network(digits: asim.datasets.Dataset) -> None:
+    """The network computes what PEPITA trains: its layers get the normalisations asked for."""
+    net = _net([64, 20, 20, 10], asim.devices.Ideal())
+    learner = PEPITA(normalisation="layer", input_normalisation="rms")
+    learner.fit(net, digits.train, epochs=1, rng=0, progress=False)
+    assert [layer.normalisation for layer in net.layers] == ["rms", "layer", "layer"]
+    hidden = net.activations(digits.test.x[:5])[-2]
+    np.testing.assert_allclose(learner.logits(net, digits.test.x[:5]),
+                               net.layers[-1].pre_activation(hidden), rtol=1e-6)
+    kept = _net([64, 20, 10], asim.devices.Ideal())
+    PEPITA().fit(kept, digits.train, epochs=1, rng=0, progress=False)
+    assert [layer.normalisation for layer in kept.layers] == ["none", "rms"]
+
+
+def test_options_stay_forward_only(digits: asim.datasets.Dataset,
+                                   forward_only_guard: Callable[[asim.Network],
+                                                                asim.Network]) -> None:
+    net = forward_only_guard(_net([64, 40, 40, 10], asim.devices.ReRAM(), seed=1))
+    learner = PEPITA(lr=0.05, hidden_lr=0.01, hidden_signal="normalised", activity_decay=0.002,
+                     normalisation="layer", input_normalisation="layer")
+    learner.fit(net, digits.train, epochs=2, rng=0, progress=False)
+    assert learner.evaluate(net, digits.test) >= 0.2
 
 
 def test_projection_scale() -> None:
@@ -174,6 +266,11 @@ def test_predict_checks_the_output_width(digits: asim.datasets.Dataset) -> None:
     ({"normalise_update": 1},
      "'normalise_update' parameter of PEPITA must be one of True, False. Got 1"),
     ({"n_classes": 1}, "'n_classes' parameter of PEPITA"),
+    ({"hidden_lr": -0.1}, r"'hidden_lr' parameter of PEPITA must be a real number in \[0, inf\)"),
+    ({"hidden_signal": "scaled"}, "'hidden_signal' parameter of PEPITA must be one of"),
+    ({"activity_decay": -1e-3}, "'activity_decay' parameter of PEPITA"),
+    ({"normalisation": "batch"}, "'normalisation' parameter of PEPITA must be one of"),
+    ({"input_normalisation": "batch"}, "'input_normalisation' parameter of PEPITA"),
 ])
 def test_bad_parameters(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ParameterError, match=message):
