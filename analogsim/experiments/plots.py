@@ -112,14 +112,16 @@ def plot_mortality(results: dict[str, TrialResult], config: Config,
     figure = Figure(figsize=(4.2 * len(tables) + 4.5, 4.0))
     panels = np.atleast_1d(figure.subplots(1, len(tables) + 1))
     for axes, (learner, table) in zip(panels, sorted(tables.items()), strict=False):
-        image = axes.imshow(table.matrix, vmin=0.0, vmax=1.0, cmap="viridis")
-        for (row, column), value in np.ndenumerate(table.matrix):
+        # Only the chips something was trained on get a row (``sources`` may be a subset).
+        rows = [k for k in range(len(table.chips)) if np.isfinite(table.matrix[k]).any()]
+        matrix = table.matrix[rows]
+        image = axes.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+        for (row, column), value in np.ndenumerate(matrix):
             if np.isfinite(value):
                 axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                           color="w" if value < 0.6 else "k")
-        ticks = range(len(table.chips))
-        axes.set_xticks(ticks, [str(c) for c in table.chips])
-        axes.set_yticks(ticks, [str(c) for c in table.chips])
+        axes.set_xticks(range(len(table.chips)), [str(c) for c in table.chips])
+        axes.set_yticks(range(len(rows)), [str(table.chips[k]) for k in rows])
         axes.set(xlabel="evaluated on chip", ylabel="trained on chip", title=LABELS[learner])
         figure.colorbar(image, ax=axes, fraction=0.046)
     summary = panels[-1]
