@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analogsim.errors import AnalogSimError
+from analogsim.errors import AnalogSimError, BackendUnavailableError
 from analogsim.experiments.config import Config, load_config
 from analogsim.experiments.plans import plan
 from analogsim.experiments.results import ResultsStore
@@ -33,7 +33,19 @@ def run_config_command(command: str, args: argparse.Namespace,
 
 
 def run_config(config: Config, args: argparse.Namespace) -> tuple[RunOutcome, Path]:
-    """Run every trial of ``config`` not yet in its results file under ``args.out``."""
+    """Run every trial of ``config`` not yet in its results file under ``args.out``.
+
+    ``training.backend = "cuda"`` is checked here, before any work, for local workers (a Ray
+    cluster's GPUs are on its nodes, not necessarily on this machine).
+    """
+    if config.section("training")["backend"] == "cuda" and not args.ray:
+        from analogsim.backends import cuda_unavailable_reason
+
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise BackendUnavailableError(
+                f"{config.source}: training.backend = 'cuda' needs an NVIDIA GPU with CuPy "
+                f"and numba-cuda on this machine; {reason}. Use 'cpu' or 'auto'.")
     trials, seeds = plan(config)
     path = Path(args.out) / f"{config.name}.h5"
     store = ResultsStore(path, config, seeds, overwrite=args.overwrite)

@@ -102,6 +102,9 @@ COMMON: dict[str, dict[str, Key]] = {
         "epochs": Key("int", 10, "training epochs", at_least(1)),
         "batch_size": Key("int", 64, "mini-batch size", at_least(1)),
         "seed": Key("int", 0, "seed of the initial weights and of the learner", at_least(0)),
+        "backend": Key("str", "cpu", "where the chips' arrays live: cpu, cuda (an NVIDIA "
+                       "GPU with CuPy) or auto (the GPU when there is one)",
+                       one_of(("cpu", "cuda", "auto"))),
     },
 }
 

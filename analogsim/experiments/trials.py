@@ -72,7 +72,8 @@ def train_on_chip(params: dict, values: Values, report: Reporter, *,
     data = config_dataset(values)
     model = device_model(params["device"], scales)
     periphery = compensating_periphery(model) if compensation else None
-    chip = Chip(model, seed=params["seed"], periphery=periphery)
+    chip = Chip(model, seed=params["seed"], periphery=periphery,
+                backend=values["training"]["backend"])
     seed = trial_seed(values["training"]["seed"], params["seed"])
     net = make_network(chip, data, values, seed, params["learner"])
     epochs = values["training"]["epochs"] if epochs is None else epochs
@@ -103,7 +104,8 @@ def transfer_and_retrain(trained: Trained, data: Dataset, values: Values, params
     deployed on each chip; nothing to retrain (NaN steps).
     """
     device, targets = params["device"], params["targets"]
-    chips = [Chip(device_model(device), seed=seed) for seed in targets]
+    chips = [Chip(device_model(device), seed=seed, backend=values["training"]["backend"])
+             for seed in targets]
     if params["learner"] in EX_SITU:
         nets = []
         for chip in chips:

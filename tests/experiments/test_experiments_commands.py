@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from experiments_helpers import tiny_sweep, write_config
+from experiments_helpers import TINY_COMMON, tiny_sweep, write_config
 
 from analogsim import Chip
 from analogsim.cli.main import main
@@ -131,3 +131,15 @@ def test_bad_numbers_of_workers_are_rejected(option, capsys):
     with pytest.raises(SystemExit, match="2"):
         main(["sweep", "x.toml", option, "-1"])
     assert "must be >=" in capsys.readouterr().err
+
+
+def test_cuda_backend_without_a_gpu_fails_before_any_work(tmp_path, capsys):
+    from analogsim.backends import cuda_unavailable_reason
+
+    if cuda_unavailable_reason() is None:
+        pytest.skip("a usable GPU is present")
+    common = TINY_COMMON.replace("[training]", '[training]\nbackend = "cuda"')
+    config = write_config(tmp_path, "on-gpu", "train", "", common=common)
+    assert main(["train", str(config), "--out", str(tmp_path), *RUN]) == 2
+    assert "training.backend = 'cuda' needs an NVIDIA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "on-gpu.h5").exists()

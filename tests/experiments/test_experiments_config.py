@@ -119,3 +119,12 @@ def test_shipped_configs_are_valid(path):
             pytest.skip(f"a learner it names is not implemented yet: {error}")
         raise
     assert config.command == path.stem.split("-")[0]
+
+
+def test_training_backend_is_checked_before_any_work(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('command = "train"\n[training]\nbackend = "tpu"\n')
+    with pytest.raises(ConfigError, match=r"training\.backend"):
+        load_config(path)
+    path.write_text('command = "train"\n[training]\nbackend = "auto"\n')
+    assert load_config(path).section("training")["backend"] == "auto"
