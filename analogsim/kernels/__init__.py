@@ -8,11 +8,25 @@ arrays, for testing the GPU path without a GPU; needs ``NUMBA_ENABLE_CUDASIM=1``
 is imported). Every set has the same functions with the same signatures; a tile allocates its
 arrays with the set's ``xp`` and does its matrix products with its ``matmul``. Nothing here
 touches a GPU or sets threads at import time.
+
+Numba keys a cached kernel to the time stamp of its own file only, so after an edit of a
+function it inlines from another file (``scalar.py``, ``counter_rng.py``,
+``device_rules.py``) it would go on loading the old machine code. The compiled CPU kernels are
+therefore cached in a directory named after a digest of every source file of this package
+(under ``$NUMBA_CACHE_DIR`` if set, else ``~/.cache/analogsim/numba``; if it cannot be
+written, Numba falls back to ``__pycache__``): any change of the kernel sources compiles
+afresh. Only the caching of the kernel modules imported below is redirected; Numba's setting
+for other code is left as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,3 +179,34 @@ def get_xp(array: Any) -> Any:
 
 __all__ = ["HOST_KERNEL_SETS", "KERNEL_SETS", "MATMUL_PRECISIONS", "KernelSet",
            "get_kernels", "get_xp"]
+
+
+def sources_digest() -> str:
+    """BLAKE2b digest (16 hex digits) of this package's source files, names and contents."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _cache_keyed_by_sources() -> Iterator[str]:
+    """Numba's cache directory, for the kernels compiled (decorated) inside, keyed by
+    :func:`sources_digest`; restored afterwards."""
+    import numba
+
+    previous = numba.config.CACHE_DIR
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    base = previous or os.path.join(os.path.expanduser(cache_home), "analogsim", "numba")
+    numba.config.CACHE_DIR = os.path.join(base, f"analogsim-kernels-{sources_digest()}")
+    try:
+        yield numba.config.CACHE_DIR
+    finally:
+        numba.config.CACHE_DIR = previous
+
+
+with _cache_keyed_by_sources():
+    # The modules whose kernels are cached (``cache=True``): decorated here, so that their
+    # cache files live in the keyed directory.
+    from analogsim.kernels import drift, mvm, program, pulsed_update  # noqa: F401
