@@ -237,8 +237,9 @@ def log_unit_array(u: np.ndarray) -> np.ndarray:
     return 2.0 * s * series + e * LN_2
 
 
-def cos_turn_array(bits: np.ndarray) -> np.ndarray:
-    """Vectorised ``cos_turn`` of uint64 ``bits`` below 2**32 (bit for bit)."""
+def _turn_polynomials(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(octant, sine, cosine)`` of the reduced angle of ``bits``: the shared start of
+    :func:`cos_turn_array` and :func:`cos_sin_turn_array`."""
     octant = bits >> OCTANT_SHIFT
     offset = bits & OFFSET_MASK
     offset = np.where((octant & ONE) != ZERO, OFFSET_MASK - offset, offset)
@@ -252,6 +253,12 @@ def cos_turn_array(bits: np.ndarray) -> np.ndarray:
         cosine_poly = cosine_poly * t2 + coefficient
     sine = t + t * t2 * sine_poly
     cosine = 1.0 - 0.5 * t2 + t2 * t2 * cosine_poly
+    return octant, sine, cosine
+
+
+def cos_turn_array(bits: np.ndarray) -> np.ndarray:
+    """Vectorised ``cos_turn`` of uint64 ``bits`` below 2**32 (bit for bit)."""
+    octant, sine, cosine = _turn_polynomials(bits)
     value = np.where(((octant + ONE) & TWO) != ZERO, sine, cosine)
     return np.where(((octant + TWO) & FOUR) != ZERO, -value, value)
 
@@ -265,19 +272,7 @@ def normal_array(key: int, counters: np.ndarray) -> np.ndarray:
 
 def cos_sin_turn_array(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``cos_sin_turn`` (bit for bit)."""
-    octant = bits >> OCTANT_SHIFT
-    offset = bits & OFFSET_MASK
-    offset = np.where((octant & ONE) != ZERO, OFFSET_MASK - offset, offset)
-    t = (offset.astype(np.float64) + 0.5) * OFFSET_STEP
-    t2 = t * t
-    sine_poly = SIN_0
-    for coefficient in (SIN_1, SIN_2, SIN_3, SIN_4, SIN_5):
-        sine_poly = sine_poly * t2 + coefficient
-    cosine_poly = COS_0
-    for coefficient in (COS_1, COS_2, COS_3, COS_4, COS_5):
-        cosine_poly = cosine_poly * t2 + coefficient
-    sine = t + t * t2 * sine_poly
-    cosine = 1.0 - 0.5 * t2 + t2 * t2 * cosine_poly
+    octant, sine, cosine = _turn_polynomials(bits)
     value = np.where(((octant + ONE) & TWO) != ZERO, sine, cosine)
     cos_a = np.where(((octant + TWO) & FOUR) != ZERO, -value, value)
     value = np.where(((octant + SEVEN) & TWO) != ZERO, sine, cosine)
