@@ -218,6 +218,10 @@ def test_predict_before_fit(digits: asim.datasets.Dataset) -> None:
     ({"lr": -1.0}, "'lr' parameter of ForwardForward"),
     ({"negatives": "worst"}, "'negatives' parameter of ForwardForward must be one of"),
     ({"predict_by": "vote"}, "'predict_by' parameter of ForwardForward must be one of"),
+    ({"loss": "hinge"}, "'loss' parameter of ForwardForward must be one of 'threshold', "
+                        "'symba'"),
+    ({"symba_alpha": 0.0}, r"'symba_alpha' parameter of ForwardForward must be a real number "
+                           r"in \(0, inf\)"),
     ({"goodness": "max"}, "'goodness' parameter of ForwardForward must be one of"),
     ({"peer_momentum": 1.0}, "'peer_momentum' parameter of ForwardForward"),
     ({"label_scale": 0.0}, "'label_scale' parameter of ForwardForward"),
