@@ -288,6 +288,8 @@ def bench_ff_epoch(smoke, data_root=None):
             data = asim.datasets.load("fashion-mnist", **({"root": data_root}
                                                          if data_root else {}))
         except asim.errors.AnalogSimError as error:
+            if data_root:  # asked for explicitly: a wrong folder is an error, not a skip
+                raise SystemExit(f"gpu_bench: --data-root {data_root!r}: {error}") from error
             return {"skipped": f"Fashion-MNIST not found: {error}"}
         train, hidden, kernels = data.train, [500, 500], {"backend": "cuda"}
     options = {"loss": "symba", "symba_alpha": 400.0, "lr": 0.5, "peer_normalisation": 0.3,
