@@ -3,20 +3,31 @@
 Given the plain matmul ``y = x_q W`` and, with read noise, the variance ``v`` of each output
 (the exact per-device read-noise trick of DESIGN.md section 3), each output element becomes::
 
-    out = Q_adc(gain_i (y + sqrt(v + out_noise^2) n) + offset_i) * input_scale_b * scale
+    out = Q_adc(gain_i (y + s n) + offset_i) * input_scale_b * scale,   s = sqrt(v + out_noise^2)
 
-with ``n = normal(key, e)`` for element ``e = b C + i`` (read noise and output noise are
-independent Gaussians, so one normal of their summed variance is exact in distribution and
-halves the random numbers) and
-``Q_adc`` rounding to ``adc_step`` and clipping to ``[-adc_range, adc_range]`` (no ADC when
-``adc_step == 0``).
+with one standard normal ``n`` per element (read noise and output noise are independent
+Gaussians, so one normal of their summed variance is exact in distribution and halves the
+random numbers) and ``Q_adc`` rounding to ``adc_step`` and clipping to
+``[-adc_range, adc_range]`` (no ADC when ``adc_step == 0``).
+
+The normals come in Box-Muller pairs (``normal_pair32`` of
+:mod:`analogsim.kernels.counter_rng`): row ``b`` of ``C`` outputs draws ``H = ceil(C / 2)``
+hashes, counters ``b H + k``; the cosine branch of hash ``k`` goes to output ``k``, the sine
+branch to output ``k + H`` (unused for the last ``k`` when ``C`` is odd). Everything after the
+matmul is float32, the output's precision: ``s`` is ``sqrt`` of the float64 variance rounded
+to float32, then ``y + s n``, the gain and offset, the ADC and the scaling are float32
+operations (``adc_step``, ``adc_range`` and ``input_scale_b * scale`` rounded to float32).
+Pairs and float32 make the pass about 3.5 times cheaper than a float64 normal per element
+(0.32 ms instead of 1.1-1.2 ms at 256 x 1024, one thread), so the ADC-only forward stays
+within its 1.3x of the matmul (``benchmarks/README.md``). The NumPy reference does the same
+float32 operations in the same order and returns the same values bit for bit.
 
 ``v`` is either the variance matmul ``x_q^2 sigma^2``, shape (B, C), or, when every device of
 the tile has the same read-noise variance ``sigma^2`` (ReRAM, ECRAM), the column it equals,
 ``sigma^2 sum_j x_q[b, j]^2``, shape (B, 1): the same value, without the second matmul.
 
 ``out`` may be ``y`` itself, but a separate buffer is faster: with ``out`` aliasing ``y`` the
-compiled loop does not vectorise (measured at 256 x 1024: 8.8 ms in place, 1.3 ms not).
+compiled loop does not vectorise.
 """
 
 from __future__ import annotations
@@ -27,9 +38,16 @@ import numba
 import numpy as np
 
 from analogsim.kernels._cpu_scalar import RNG
-from analogsim.kernels.counter_rng import normal_array
+from analogsim.kernels.counter_rng import normal_pair32_array
 
-_normal = RNG.normal
+_normal_pair32 = RNG.normal_pair32
+_F32 = np.float32
+_HALF = np.float32(0.5)
+
+
+def pair_count(cols: int) -> int:
+    """Hashes a row of ``cols`` outputs draws: ``ceil(cols / 2)``."""
+    return (cols + 1) // 2
 
 
 def epilogue_numpy(y, variance, input_scale, gain, offset, out_noise, adc_step, adc_range,
@@ -37,63 +55,101 @@ def epilogue_numpy(y, variance, input_scale, gain, offset, out_noise, adc_step, 
     """NumPy reference. y, out: (B, C); variance: (B, C), (B, 1) or None; input_scale: (B,);
     gain, offset: (C,)."""
     batch, cols = y.shape
-    value = y.astype(np.float64)
-    noise_variance = np.full(value.shape, out_noise * out_noise)
-    if variance is not None:
-        noise_variance += np.maximum(variance.astype(np.float64), 0.0)
+    value = y.astype(_F32)
     if variance is not None or out_noise > 0.0:
-        counters = np.arange(batch * cols, dtype=np.uint64).reshape(batch, cols)
-        value = value + np.sqrt(noise_variance) * normal_array(key, counters)
-    value = gain * value + offset
+        noise_variance = np.full((batch, 1), float(out_noise) * float(out_noise))
+        if variance is not None:
+            noise_variance = noise_variance + np.maximum(variance.astype(np.float64), 0.0)
+        std = np.sqrt(noise_variance).astype(_F32)
+        half = pair_count(cols)
+        counters = np.arange(batch * half, dtype=np.uint64).reshape(batch, half)
+        first, second = normal_pair32_array(key, counters)
+        normals = np.concatenate([first, second], axis=1)[:, :cols]
+        value = value + std * normals
+    value = gain.astype(_F32) * value + offset.astype(_F32)
     if adc_step > 0.0:
-        value = np.clip(np.floor(value / adc_step + 0.5) * adc_step, -adc_range, adc_range)
-    out[...] = value * (input_scale[:, None] * scale)
+        step, limit = _F32(adc_step), _F32(adc_range)
+        value = np.minimum(np.maximum(np.floor(value / step + _HALF) * step, -limit), limit)
+    row_scale = (input_scale.astype(np.float64) * float(scale)).astype(_F32)
+    out[...] = value * row_scale[:, None]
 
 
 @numba.njit(parallel=True, cache=True)
 def epilogue_numba(y, variance, input_scale, gain, offset, out_noise, adc_step, adc_range,
                    scale, key, out):
-    """Numba version of :func:`epilogue_numpy` (``variance`` may be None)."""
+    """Numba version of :func:`epilogue_numpy` (``variance`` may be None), bit for bit."""
     batch, cols = y.shape
+    half = (cols + 1) // 2
     out_variance = out_noise * out_noise
     noisy = variance is not None or out_variance > 0.0
+    step, limit = _F32(adc_step), _F32(adc_range)
     for b in numba.prange(batch):
-        row_scale = input_scale[b] * scale
-        first = np.uint64(b * cols)
-        if variance is None:
-            _epilogue_row(y[b], None, out_variance, noisy, gain, offset, adc_step, adc_range,
-                          row_scale, key, first, out[b])
+        row_scale = _F32(np.float64(input_scale[b]) * scale)
+        first = np.uint64(b * half)
+        if not noisy:
+            _quiet_row(y[b], gain, offset, step, limit, row_scale, out[b])
+        elif variance is None:
+            _noisy_row(y[b], _F32(math.sqrt(out_variance)), gain, offset, step, limit,
+                       row_scale, key, first, out[b])
         elif variance.shape[1] == 1:
-            row_variance = out_variance + max(np.float64(variance[b, 0]), 0.0)
-            _epilogue_row(y[b], None, row_variance, True, gain, offset, adc_step, adc_range,
-                          row_scale, key, first, out[b])
+            std = _F32(math.sqrt(out_variance + max(np.float64(variance[b, 0]), 0.0)))
+            _noisy_row(y[b], std, gain, offset, step, limit, row_scale, key, first, out[b])
         else:
-            _epilogue_row(y[b], variance[b], out_variance, True, gain, offset, adc_step,
-                          adc_range, row_scale, key, first, out[b])
+            _noisy_row_per_element(y[b], variance[b], out_variance, gain, offset, step, limit,
+                                   row_scale, key, first, out[b])
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _epilogue_row(y, variance, base_variance, noisy, gain, offset, adc_step, adc_range,
-                  row_scale, key, first, out):
-    """One output row: ``variance`` (C,) per element or None (``base_variance`` only).
+@numba.njit(inline="always")
+def _finish(value, gain, offset, step, limit, row_scale):
+    """Gain, offset, ADC and scaling of one float32 output."""
+    value = gain * value + offset
+    if step > 0.0:
+        value = min(max(np.floor(value / step + _HALF) * step, -limit), limit)
+    return value * row_scale
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _quiet_row(y, gain, offset, step, limit, row_scale, out):
+    """A row without noise."""
+    for i in range(y.shape[0]):
+        out[i] = _finish(_F32(y[i]), _F32(gain[i]), _F32(offset[i]), step, limit, row_scale)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _noisy_row(y, std, gain, offset, step, limit, row_scale, key, first, out):
+    """A row whose outputs share the noise std ``std``: pairs of outputs ``k``, ``k + H``.
 
     A function of its own rather than the parallel loop's body: as fast, and quicker to
-    compile (Numba's parallel passes are slow on inlined normals). Compiled with FMA
-    contraction (as CUDA compiles by default): the normals' polynomials cost a quarter less,
-    and values move by an ulp of float64, far below the float32 output's resolution.
+    compile (Numba's parallel passes are slow on inlined normals).
     """
-    for i in range(y.shape[0]):
-        value = np.float64(y[i])
-        if noisy:
-            noise_variance = base_variance
-            if variance is not None:
-                noise_variance += max(np.float64(variance[i]), 0.0)
-            value += math.sqrt(noise_variance) * _normal(key, first + np.uint64(i))
-        value = gain[i] * value + offset[i]
-        if adc_step > 0.0:
-            value = min(max(math.floor(value / adc_step + 0.5) * adc_step, -adc_range),
-                        adc_range)
-        out[i] = value * row_scale
+    cols = y.shape[0]
+    half = (cols + 1) // 2
+    for k in range(half):
+        z_first, z_second = _normal_pair32(key, first + np.uint64(k))
+        out[k] = _finish(_F32(y[k]) + std * z_first, _F32(gain[k]), _F32(offset[k]), step,
+                         limit, row_scale)
+        i = k + half
+        if i < cols:
+            out[i] = _finish(_F32(y[i]) + std * z_second, _F32(gain[i]), _F32(offset[i]),
+                             step, limit, row_scale)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _noisy_row_per_element(y, variance, out_variance, gain, offset, step, limit, row_scale,
+                           key, first, out):
+    """:func:`_noisy_row` with a read-noise variance per output."""
+    cols = y.shape[0]
+    half = (cols + 1) // 2
+    for k in range(half):
+        z_first, z_second = _normal_pair32(key, first + np.uint64(k))
+        std = _F32(math.sqrt(out_variance + max(np.float64(variance[k]), 0.0)))
+        out[k] = _finish(_F32(y[k]) + std * z_first, _F32(gain[k]), _F32(offset[k]), step,
+                         limit, row_scale)
+        i = k + half
+        if i < cols:
+            std = _F32(math.sqrt(out_variance + max(np.float64(variance[i]), 0.0)))
+            out[i] = _finish(_F32(y[i]) + std * z_second, _F32(gain[i]), _F32(offset[i]),
+                             step, limit, row_scale)
 
 
 def quantize_inputs(x, dac_step, dac_range, noise_management):

@@ -308,5 +308,6 @@ def build(jit):
         steps_down=steps_down, poisson_head=poisson_head,
         poisson_count=poisson_count, popcount=popcount,
         cos_sin_turn=rng.cos_sin_turn, normal_pair=rng.normal_pair,
+        normal_pair32=rng.normal_pair32,
         exp_neg_fraction=exp_neg_fraction,
     )

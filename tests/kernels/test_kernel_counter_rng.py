@@ -1,5 +1,6 @@
 """The counter-based random numbers: NumPy arrays equal the compiled scalars; accuracy of the
-normal against exact Box-Muller; moments, distribution and tails; keys."""
+normals (float64 and float32 pairs) against exact Box-Muller; moments, distribution and tails;
+keys."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from analogsim.kernels.counter_rng import (
     GOLDEN_GAMMA,
     LOW_32,
     SHIFT_32,
+    build_scalar_functions,
     cos_turn_array,
     draw_key,
     hash64_array,
     log_unit_array,
     normal_array,
+    normal_pair32_array,
     normal_pair_array,
     uniform_array,
 )
@@ -238,6 +241,51 @@ def test_normal_pairs_are_independent_standard_normals() -> None:
     first, second = normal_pair_array(0x5DEECE66D, np.arange(N_DRAWS, dtype=np.uint64))
     se = 1.0 / np.sqrt(N_DRAWS)
     # 5 standard errors of the mean, the variance (sqrt(2 / n)) and the correlation.
+    for z in (first, second):
+        assert abs(z.mean()) < 5 * se and abs(z.var() - 1.0) < 5 * np.sqrt(2.0) * se
+        assert stats.kstest(z, "norm").pvalue > 1e-6
+    assert abs(np.corrcoef(first, second)[0, 1]) < 5 * se
+    assert abs(np.corrcoef(first**2, second**2)[0, 1]) < 5 * se
+
+
+# ------------------------------------------------------------------ the float32 pair
+@pytest.mark.parametrize("key", KEYS[:3])
+def test_float32_pair_arrays_equal_compiled_and_python_scalars(key: int) -> None:
+    counters = _counters()
+    first, second = normal_pair32_array(key, counters)
+    assert first.dtype == np.float32 and second.dtype == np.float32
+    compiled = np.array([S.normal_pair32(np.uint64(key), c) for c in counters])
+    np.testing.assert_array_equal(first, compiled[:, 0])
+    np.testing.assert_array_equal(second, compiled[:, 1])
+    plain = build_scalar_functions(lambda function: function)  # NumPy scalars, as cudasim
+    with np.errstate(over="ignore"):  # uint64 scalar products wrap, as the hash intends
+        python = np.array([plain.normal_pair32(np.uint64(key), c) for c in counters[:300]])
+    assert python.dtype == np.float32
+    np.testing.assert_array_equal(python[:, 0], first[:300])
+    np.testing.assert_array_equal(python[:, 1], second[:300])
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_float32_pair_is_box_muller_to_float32_accuracy(key: int) -> None:
+    # Exact Box-Muller of the same 64 bits, in float64 with libm: the float32 pair deviates
+    # by its own rounding (a few ulps of the radius of at most 6.76) and by the angle's
+    # offset kept to 24 of its 29 bits (2.4e-8 rad). 1e-5 bounds both with room.
+    counters = np.concatenate([_counters(), np.arange(200_000, dtype=np.uint64)])
+    first, second = normal_pair32_array(key, counters)
+    bits = hash64_array(key, counters)
+    u1 = ((bits >> SHIFT_32).astype(np.float64) + 0.5) / 2.0**32
+    angle = 2.0 * np.pi * (((bits & LOW_32).astype(np.float64) + 0.5) / 2.0**32)
+    radius = np.sqrt(-2.0 * np.log(u1))
+    np.testing.assert_allclose(first, radius * np.cos(angle), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(second, radius * np.sin(angle), rtol=0, atol=1e-5)
+
+
+@pytest.mark.statistical
+def test_float32_pairs_are_independent_standard_normals() -> None:
+    first, second = normal_pair32_array(0x5DEECE66D, np.arange(N_DRAWS, dtype=np.uint64))
+    first, second = first.astype(np.float64), second.astype(np.float64)
+    se = 1.0 / np.sqrt(N_DRAWS)
+    # 5 standard errors, as for the float64 pair.
     for z in (first, second):
         assert abs(z.mean()) < 5 * se and abs(z.var() - 1.0) < 5 * np.sqrt(2.0) * se
         assert stats.kstest(z, "norm").pvalue > 1e-6

@@ -8,6 +8,7 @@ import pytest
 from kernel_cases import DEVICE_CASES, FLOAT32_RTOL, each_device, random_state
 
 import analogsim
+from analogsim.kernels.counter_rng import normal_pair32_array
 from analogsim.kernels.drift import effective_weights_numba
 from analogsim.kernels.mvm import (
     epilogue_numba,
@@ -54,10 +55,8 @@ def test_epilogue_numpy_matches_numba(device, periphery: Periphery, read_noise: 
     args = _inputs(device, periphery, read_noise)
     expected = _run(epilogue_numba, args)
     actual = _run(epilogue_numpy, args)
-    # Same float64 arithmetic and normals up to one ulp of log/cos (see kernel_cases), then
-    # rounded to float32; an ADC level could flip only at ~1e-16 from a rounding edge.
-    np.testing.assert_allclose(actual, expected, rtol=FLOAT32_RTOL,
-                               atol=1e-6 * np.abs(expected).max())
+    # The same float32 operations in the same order (no FMA contraction on either side).
+    np.testing.assert_array_equal(actual, expected)
 
 
 @pytest.mark.parametrize("epilogue", [epilogue_numpy, epilogue_numba], ids=["numpy", "numba"])
@@ -136,7 +135,24 @@ def test_per_row_variance_numpy_matches_numba() -> None:
     expected, actual = np.empty_like(y), np.empty_like(y)
     epilogue_numba(y, row_variance, *rest, expected)
     epilogue_numpy(y, row_variance, *rest, actual)
-    np.testing.assert_allclose(actual, expected, rtol=FLOAT32_RTOL, atol=1e-7)
+    np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.mark.parametrize("cols", [1, 8, 13])
+def test_outputs_k_and_k_plus_half_share_one_hash(cols: int) -> None:
+    # Row b draws hashes b H + k, H = ceil(C / 2): output k takes the cosine branch, output
+    # k + H the sine branch. Without ADC, gain 1, offset 0 and scale 1, out - y = std z.
+    batch, std = 3, 0.25
+    y = np.zeros((batch, cols), np.float32)
+    out = np.empty_like(y)
+    ones = np.ones(cols, np.float32)
+    epilogue_numba(y, None, np.ones(batch, np.float32), ones, 0 * ones, std, 0.0, np.inf, 1.0,
+                   np.uint64(21), out)
+    half = (cols + 1) // 2
+    first, second = normal_pair32_array(21, np.arange(batch * half, dtype=np.uint64))
+    expected = np.concatenate([first.reshape(batch, half), second.reshape(batch, half)],
+                              axis=1)[:, :cols] * np.float32(std)
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_row_read_variance_equals_the_variance_matmul_of_a_uniform_map() -> None:

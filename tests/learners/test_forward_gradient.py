@@ -56,10 +56,10 @@ def fg_frozen_accuracy(fg_digits) -> float:
     return _narrow_run(fg_digits, dict(lr=1e-12))
 
 
-def _narrow_run(data: asim.datasets.Dataset, options: dict) -> float:
-    net = _ideal_net([64, 16, 16])
+def _narrow_run(data: asim.datasets.Dataset, options: dict, seed: int = 0) -> float:
+    net = _ideal_net([64, 16, 16], seed)
     learner = ForwardGradient(**options)
-    learner.fit(net, data.train, epochs=5, rng=0, progress=False)
+    learner.fit(net, data.train, epochs=5, rng=seed, progress=False)
     return learner.evaluate(net, data.test)
 
 
@@ -67,12 +67,21 @@ def _narrow_run(data: asim.datasets.Dataset, options: dict) -> float:
     (dict(), 0.15),                                      # LG-FG-A, measured +0.28
     (dict(local=False), 0.10),                           # FG-A, measured +0.15
     (dict(antithetic=False, n_perturbations=4), 0.15),   # one-sided, measured +0.26
-    (dict(perturb="weight"), 0.05),                      # measured +0.10
     (dict(groups=4), 0.15),                              # per-group, measured +0.30
-], ids=["local", "global", "one_sided", "weight", "groups"])
+], ids=["local", "global", "one_sided", "groups"])
 def test_every_variant_trains_the_tiles(fg_digits, fg_frozen_accuracy, options, gain) -> None:
     """Narrow hidden layers make random features poor, so the tiles must learn to beat them."""
     assert _narrow_run(fg_digits, options) >= fg_frozen_accuracy + gain
+
+
+def test_weight_perturbation_trains_the_tiles_on_average(fg_digits) -> None:
+    """Weight perturbation, the weakest estimator, over three seeds: its gain over frozen
+    random tiles moves from -0.05 to +0.29 from seed to seed (measured over seeds 0-4, with
+    the float32 epilogue noise: mean +0.11; with the float64 one before it: +0.12), so one
+    seed cannot carry a threshold. Seeds 0-2 gained +0.15 on average (measured)."""
+    gains = [_narrow_run(fg_digits, dict(perturb="weight"), seed)
+             - _narrow_run(fg_digits, dict(lr=1e-12), seed) for seed in range(3)]
+    assert np.mean(gains) >= 0.05
 
 
 # ---------------------------------------------------------------------------- estimator

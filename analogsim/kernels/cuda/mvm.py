@@ -1,10 +1,10 @@
 """The MVM epilogue as one CUDA kernel (see :mod:`analogsim.kernels.mvm` for the maths).
 
-One pass over the output: each thread reads ``y`` and the read-noise variance of one element,
-draws one normal of the summed read and output noise variance from the counter-based generator
-(``normal(key, e)`` for element ``e = b C + i``, as the CPU kernel does), applies the column's
-ADC gain and offset, quantises and clips, and writes the scaled result. Nothing but the output
-is materialised.
+One pass over the output: each thread takes one hash of a row, ``normal_pair32(key, b H + k)``
+with ``H = ceil(C / 2)``, and finishes outputs ``k`` (cosine branch) and ``k + H`` (sine
+branch) as the CPU kernel does: the float32 noise of the summed read and output variance, the
+column's ADC gain and offset, quantisation, clipping and the row's scale. Nothing but the
+output is materialised.
 """
 
 from __future__ import annotations
@@ -33,28 +33,48 @@ cuda: Any = None
 def _kernels() -> SimpleNamespace:
     global cuda
     cuda = cuda_module()
-    normal = scalar_physics().normal
+    normal_pair32 = scalar_physics().normal_pair32
+    f32 = np.float32
+    half_one = np.float32(0.5)
+
+    @cuda.jit(device=True)
+    def finish(value, gain, offset, step, limit, row_scale):
+        value = gain * value + offset
+        if step > 0.0:
+            value = min(max(math.floor(value / step + half_one) * step, -limit), limit)
+        return value * row_scale
+
+    @cuda.jit(device=True)
+    def std_of(variance, has_variance, out_variance, b, i):
+        noise_variance = out_variance
+        if has_variance:
+            column = 0 if variance.shape[1] == 1 else i  # (B, 1): one per row
+            noise_variance += max(np.float64(variance[b, column]), 0.0)
+        return f32(math.sqrt(noise_variance))
 
     @cuda.jit
     def epilogue_kernel(y, variance, has_variance, input_scale, gain, offset, out_noise,
                         adc_step, adc_range, scale, key, out):
         batch, cols = y.shape
+        half = (cols + 1) // 2
         out_variance = out_noise * out_noise
-        for e in range(cuda.grid(1), batch * cols, cuda.gridsize(1)):
-            b = e // cols
-            i = e - b * cols
-            value = np.float64(y[b, i])
-            noise_variance = out_variance
-            if has_variance:
-                column = 0 if variance.shape[1] == 1 else i  # (B, 1): one per row
-                noise_variance += max(np.float64(variance[b, column]), 0.0)
-            if noise_variance > 0.0:
-                value += math.sqrt(noise_variance) * normal(key, np.uint64(e))
-            value = np.float64(gain[i]) * value + np.float64(offset[i])
-            if adc_step > 0.0:
-                value = min(max(math.floor(value / adc_step + 0.5) * adc_step, -adc_range),
-                            adc_range)
-            out[b, i] = value * (np.float64(input_scale[b]) * scale)
+        noisy = has_variance or out_variance > 0.0
+        step, limit = f32(adc_step), f32(adc_range)
+        for e in range(cuda.grid(1), batch * half, cuda.gridsize(1)):
+            b = e // half
+            k = e - b * half
+            row_scale = f32(np.float64(input_scale[b]) * scale)
+            z_first, z_second = f32(0.0), f32(0.0)
+            if noisy:
+                z_first, z_second = normal_pair32(key, np.uint64(e))
+            for i in (k, k + half):
+                if i < cols:
+                    value = f32(y[b, i])
+                    if noisy:
+                        z = z_first if i == k else z_second
+                        value = value + std_of(variance, has_variance, out_variance, b, i) * z
+                    out[b, i] = finish(value, f32(gain[i]), f32(offset[i]), step, limit,
+                                       row_scale)
 
     return SimpleNamespace(epilogue=epilogue_kernel)
 
@@ -84,6 +104,7 @@ def epilogue_cuda(y: Any, variance: Any, input_scale: Any, gain: Any, offset: An
     if has_variance:
         check_shape(owner, "variance", variance,
                     (batch, 1) if variance.shape[1:] == (1,) else (batch, cols))
-    launch(_kernels().epilogue, batch * cols, y, variance if has_variance else y, has_variance,
+    launch(_kernels().epilogue, batch * ((cols + 1) // 2), y,
+           variance if has_variance else y, has_variance,
            input_scale, gain, offset, float(out_noise), float(adc_step), float(adc_range),
            float(scale), as_key(key), out)
