@@ -30,20 +30,24 @@ Random numbers of the fast sampler (counters in :data:`FAST_SLOTS`): a count bel
 ``POISSON_INVERSION_LIMIT`` is exact Poisson from one 64-bit hash
 (``scalar.poisson_count``): ``Poisson(M + f) = Poisson(M) + Poisson(f)``, the whole part
 ``M`` from a Walker alias table (one table look-up), the fraction ``f < 1`` by inversion
-(a few terms; no ``exp`` call, a polynomial); a larger mean takes the rounded normal. The
-two cycle-noise normals are one Box-Muller pair. Every random number has a fixed counter, so
+in float32 (a few terms; no ``exp`` call, a polynomial); a larger mean takes the rounded
+normal. The two cycle-noise normals are one float32 Box-Muller pair (``normal_pair32``;
+they scale a noise whose std is itself a float32-sized fraction of a step, and float32
+doubles the vectorised lanes). Every random number has a fixed counter, so
 the order and the place in which a kernel draws them does not change its results.
 
 The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
 (AVX-512 on the machine of ``benchmarks/README.md``): one draws the counts, order coins and
 noise of the row (``poisson_head``: the inversion unrolled to 6 terms), one applies both
 blocks of every device with selects instead of branches (``ratio**n`` unrolled over 6 bits);
-between them a scalar loop settles the drift of the devices about to be pulsed, branching
-only where time has passed. The rare devices the passes cannot finish (a mean past the
-limit, an inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be
-refreshed) are flagged and redone with the scalar rules, from their state before the pass:
-the results are bit for bit those of applying every device one block at a time
-(``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
+between them a scalar loop settles the drift of the devices about to be pulsed, run only
+for a row with a device written before ``now`` (a vectorised check first: in training
+without a clock step no row has one; the branching loop cost about 2 ms of the 18 ms pass
+of a ReRAM update at 1024x1024, 7 ms of 24 for PCM). The rare devices the passes cannot
+finish (a mean past the limit, an inversion past 6 terms, a block of 64 pulses or more, a
+PCM pair that may be refreshed) are flagged and redone with the scalar rules, from their
+state before the pass: the results are bit for bit those of applying every device one block
+at a time (``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ _pulse_device = RULES.pulse_device
 _settle = RULES.settle
 _uniform = S.uniform
 _hash64 = RNG.hash64
-_normal_pair = RNG.normal_pair
+_normal_pair32 = RNG.normal_pair32
 _poisson_head = SI.poisson_head
 _block_ratio = SI.block_ratio
 _pulse_block = SI.pulse_block
@@ -155,7 +159,10 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
             raw_time = np.empty((2, cols))
             settled = np.zeros((2, cols), dtype=np.bool_)
             threshold = p[P_REFRESH]
+            stale = (_any_stale(written_at[0, i], now), _any_stale(written_at[1, i], now))
             for side in range(2):
+                if not stale[side]:
+                    continue
                 for j in range(cols):
                     if (counts[side, j] > 0 and stuck[side, i, j] == 0
                             and written_at[side, i, j] != now):
@@ -169,15 +176,18 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
                       step_up[0, i], step_up[1, i], bound_low[0, i], bound_low[1, i],
                       bound_high[0, i], bound_high[1, i], counts, z, p, slow)
             for side in range(2):
+                if not stale[side]:
+                    continue  # nothing of this side was settled
                 for j in range(cols):
                     if slow[j] and settled[side, j]:
                         conductance[side, i, j] = raw[side, j]
                         written_at[side, i, j] = raw_time[side, j]
         else:
-            for j in range(cols):
-                if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
-                        and written_at[0, i, j] != now):
-                    _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
+            if _any_stale(written_at[0, i], now):
+                for j in range(cols):
+                    if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
+                            and written_at[0, i, j] != now):
+                        _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
             _element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
                          bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
         for j in range(cols):
@@ -195,6 +205,16 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
 
 
 @numba.njit(cache=True)
+def _any_stale(written_at, now):
+    """Whether a device of the row was last written before ``now`` (a drift to settle):
+    one vectorised pass, so that a row with none skips the branching loop."""
+    stale = False
+    for j in range(written_at.shape[0]):
+        stale |= written_at[j] != now
+    return stale
+
+
+@numba.njit(cache=True)
 def _full_count(mean, key, counter, normal_counter):
     """``poisson_count`` of ``mean`` from its hash, the normal drawn only when used."""
     z = _normal(key, normal_counter) if mean >= POISSON_INVERSION_LIMIT else 0.0
@@ -205,7 +225,7 @@ def _full_count(mean, key, counter, normal_counter):
 def _draw_row(mean_up, mean_down, key, first, counts, z, up_first, slow):
     """The random part of a row, vectorised: each device's up and down counts (one hash
     each, ``poisson_head``), the order of its blocks (bit 32 of the up count's hash), the
-    cycle noise of its two blocks (one normal pair); ``slow`` flags the devices whose counts
+    cycle noise of its two blocks (one float32 normal pair); ``slow`` flags the devices whose counts
     need ``poisson_count`` itself."""
     for j in range(mean_up.shape[0]):
         base = (first + np.uint64(j)) * _STRIDE
@@ -219,7 +239,7 @@ def _draw_row(mean_up, mean_down, key, first, counts, z, up_first, slow):
         up_first[j] = ((bits_up >> _SHIFT_32) & _ONE) != 0
         slow[j] = (long_up | long_down | (m_up >= POISSON_INVERSION_LIMIT)
                    | (m_down >= POISSON_INVERSION_LIMIT))
-        z[0, j], z[1, j] = _normal_pair(key, base + SLOT_NOISE)
+        z[0, j], z[1, j] = _normal_pair32(key, base + SLOT_NOISE)
 
 
 @numba.njit(inline="always", error_model="numpy")

@@ -27,7 +27,7 @@ import numpy as np
 from analogsim.kernels.counter_rng import (
     hash64_array,
     normal_array,
-    normal_pair_array,
+    normal_pair32_array,
     uniform_array,
 )
 from analogsim.kernels.physics import (
@@ -156,7 +156,7 @@ def _block(g, count, step, sign, bound, gamma, low, high, z, p):
 
 
 def _exp_neg_fraction(f):
-    """``scalar.exp_neg_fraction`` (bit for bit): ``exp(-f)`` on [0, 1]."""
+    """``scalar.exp_neg_fraction`` (bit for bit): ``exp(-f)`` on [0, 1], float32."""
     y = 0.5 - f
     e = EXP_HALF_COEFFICIENTS[0]
     for coefficient in EXP_HALF_COEFFICIENTS[1:]:
@@ -179,7 +179,9 @@ def _poisson(mean, bits, z):
     entry = POISSON_TABLES[whole.astype(np.int64) * POISSON_COLUMNS + column]
     count[index] = np.where(coin < (entry & THRESHOLD_MASK), column,
                             (entry >> ALIAS_SHIFT).astype(np.int64))
-    target = ((bits & LOW_32).astype(np.float64) + 0.5) * INV_2_32
+    fraction = fraction.astype(np.float32)
+    target = ((bits & LOW_32).astype(np.uint32).astype(np.float32) + np.float32(0.5)) \
+        * np.float32(INV_2_32)
     term = _exp_neg_fraction(fraction)
     total = term.copy()
     extra = np.zeros(index.size, dtype=np.int64)
@@ -191,7 +193,7 @@ def _poisson(mean, bits, z):
         position, fraction, target = position[going], fraction[going], target[going]
         term, total = term[going], total[going]
         extra[position] = terms
-        term = term * (fraction * (1.0 / terms))
+        term = term * (fraction * np.float32(1.0 / terms))
         total = total + term
     count[index] += extra
     return count
@@ -311,7 +313,7 @@ def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     ``mean_up``, ``mean_down``: (R, C) float32 expected counts; state arrays (P, R, C),
     ``conductance`` and ``written_at`` changed in place. Device ``e = i C + j`` uses counters
     ``FAST_SLOTS e + slot`` (``pulsed_update.SLOT_*``): the hashes of its up and down counts
-    (bit 32 of the up count's is the order coin, up first when set), one normal pair for
+    (bit 32 of the up count's is the order coin, up first when set), one float32 normal pair for
     the cycle noise of its up and down blocks, the normals of counts at or above the
     inversion limit, and the refresh normals after the up and after the down block.
     """
@@ -327,7 +329,8 @@ def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     i, j = np.divmod(moving, cols)
     n_up, n_down, slots = n_up[moving], n_down[moving], base[moving]
     up_first = ((bits_up[moving] >> np.uint64(32)) & np.uint64(1)) != 0
-    z_up, z_down = normal_pair_array(key, slots + SLOT_NOISE)
+    z_up, z_down = (z.astype(np.float64)
+                    for z in normal_pair32_array(key, slots + SLOT_NOISE))
     z_refresh_up = normal_array(key, slots + SLOT_REFRESH_UP)
     z_refresh_down = normal_array(key, slots + SLOT_REFRESH_DOWN)
     for going_up in (up_first, ~up_first):

@@ -66,10 +66,19 @@ COIN_SHIFT = np.uint64(33)
 LOW_32 = np.uint64(0xFFFFFFFF)
 INV_2_32 = 1.0 / 4294967296.0
 #: ``exp(-f)`` on [0, 1] as ``e^-1/2 e^y``, ``y = 1/2 - f``: the Taylor coefficients
-#: ``e^-1/2 / k!``, k = 14 .. 0 (truncation 3e-17 relative).
-EXP_HALF_COEFFICIENTS = tuple(math.exp(-0.5) / math.factorial(k) for k in range(14, -1, -1))
-(EH_14, EH_13, EH_12, EH_11, EH_10, EH_9, EH_8, EH_7, EH_6, EH_5, EH_4, EH_3, EH_2, EH_1,
- EH_0) = EXP_HALF_COEFFICIENTS
+#: ``e^-1/2 / k!``, k = 8 .. 0, as float32 (truncation 3e-9 relative, under float32's 6e-8).
+#: The inversion of a count's fractional part runs in float32 (its uniform has 24 bits):
+#: a probability of the pmf is off by a few 1e-8 at most, and the vectorised pass has twice
+#: the lanes of float64.
+EXP_HALF_COEFFICIENTS = tuple(np.float32(math.exp(-0.5) / math.factorial(k))
+                              for k in range(8, -1, -1))
+(EH_8, EH_7, EH_6, EH_5, EH_4, EH_3, EH_2, EH_1, EH_0) = EXP_HALF_COEFFICIENTS
+F32 = np.float32
+F_HALF = np.float32(0.5)
+F_INV_2_32 = np.float32(INV_2_32)
+#: ``1 / k`` as float32, k = 1 .. 6: the unrolled inversion's factors.
+(F_INV_1, F_INV_2, F_INV_3, F_INV_4, F_INV_5, F_INV_6) = (np.float32(1.0 / k)
+                                                          for k in range(1, 7))
 
 
 def poisson_alias_tables(limit: int = int(POISSON_INVERSION_LIMIT),
@@ -234,12 +243,11 @@ def build(jit):
 
     @jit
     def exp_neg_fraction(f):
-        """``exp(-f)`` for ``0 <= f <= 1``: one polynomial, no range reduction."""
-        y = 0.5 - f
-        e = (((EH_14 * y + EH_13) * y + EH_12) * y + EH_11) * y + EH_10
-        e = (((e * y + EH_9) * y + EH_8) * y + EH_7) * y + EH_6
-        e = (((e * y + EH_5) * y + EH_4) * y + EH_3) * y + EH_2
-        return (e * y + EH_1) * y + EH_0
+        """``exp(-f)`` for a float32 ``0 <= f <= 1``: one float32 polynomial, no range
+        reduction."""
+        y = F_HALF - f
+        e = (((EH_8 * y + EH_7) * y + EH_6) * y + EH_5) * y + EH_4
+        return (((e * y + EH_3) * y + EH_2) * y + EH_1) * y + EH_0
 
     @jit
     def poisson_head(mean, bits):
@@ -253,13 +261,28 @@ def build(jit):
         coin = (bits >> COIN_SHIFT) & COIN_MASK
         entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
         count = np.int64(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
-        u = (np.float64(bits & LOW_32) + 0.5) * INV_2_32
-        term = exp_neg_fraction(fraction)
+        u = (F32(np.uint32(bits & LOW_32)) + F_HALF) * F_INV_2_32
+        f = F32(fraction)
+        term = exp_neg_fraction(f)
         total = term
-        for k in range(1, 7):
-            count += u > total
-            term = term * (fraction * (1.0 / k))
-            total += term
+        count += u > total
+        term = term * (f * F_INV_1)
+        total += term
+        count += u > total
+        term = term * (f * F_INV_2)
+        total += term
+        count += u > total
+        term = term * (f * F_INV_3)
+        total += term
+        count += u > total
+        term = term * (f * F_INV_4)
+        total += term
+        count += u > total
+        term = term * (f * F_INV_5)
+        total += term
+        count += u > total
+        term = term * (f * F_INV_6)
+        total += term
         return count, u > total
 
     @jit
@@ -267,10 +290,12 @@ def build(jit):
         """A Poisson count of ``mean`` from one 64-bit hash ``bits`` (or, at and above the
         inversion limit, from the rounded normal ``mean + sqrt(mean) z``).
 
-        Exact below the limit: ``Poisson(M + f) = Poisson(M) + Poisson(f)`` for the whole
-        and fractional parts of the mean, the first drawn from the alias table of ``M``
-        (bits 57-63 pick the column, bits 33-56 the coin), the second by inversion of the
-        uniform of bits 0-31. Bit 32 is left to the caller (the fast sampler's order coin).
+        Exact below the limit (to the float32 rounding of the fraction's probabilities, a
+        few 1e-8): ``Poisson(M + f) = Poisson(M) + Poisson(f)`` for the whole and fractional
+        parts of the mean, the first drawn from the alias table of ``M`` (bits 57-63 pick the
+        column, bits 33-56 the coin), the second by float32 inversion of the uniform of bits
+        0-31 (rounded to 24 bits). Bit 32 is left to the caller (the fast sampler's order
+        coin).
         """
         if not mean > 0.0:
             return 0
@@ -282,13 +307,14 @@ def build(jit):
         coin = (bits >> COIN_SHIFT) & COIN_MASK
         entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
         count = np.int64(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
-        u = (np.float64(bits & LOW_32) + 0.5) * INV_2_32
-        term = exp_neg_fraction(fraction)
+        u = (F32(np.uint32(bits & LOW_32)) + F_HALF) * F_INV_2_32
+        f = F32(fraction)
+        term = exp_neg_fraction(f)
         total = term
         extra = 0
         while u > total and extra < POISSON_MAX_TERMS:
             extra += 1
-            term = term * (fraction * (1.0 / extra))
+            term = term * (f * F32(1.0 / extra))
             total += term
         return count + extra
 

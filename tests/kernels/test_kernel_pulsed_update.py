@@ -232,7 +232,7 @@ def test_row_draws_equal_the_scalar_rule() -> None:
             # Unflagged devices: the vectorised count is the count itself.
             assert slow[j] or counts[k, j] == expected
         assert up_first[j] == bool((int(bits_up) >> 32) & 1)
-        assert (z[0, j], z[1, j]) == S.normal_pair(KEY, base[j] + SLOT_NOISE)
+        assert (z[0, j], z[1, j]) == S.normal_pair32(KEY, base[j] + SLOT_NOISE)
     large = (mean_up >= POISSON_INVERSION_LIMIT) | (mean_down >= POISSON_INVERSION_LIMIT)
     assert slow[large].all() and large[4:7].all()
     # A fractional part's inversion runs past 6 terms with probability below 1e-4.
@@ -242,7 +242,7 @@ def test_row_draws_equal_the_scalar_rule() -> None:
 # An eager, call-by-call copy of the samplers: every variate drawn, device by device, rules
 # not inlined, trains (batch, lines).
 S_POISSON, S_HASH, S_NORMAL, S_PAIR, S_POPCOUNT = (
-    S.poisson_count, S.hash64, S.normal, S.normal_pair, S.popcount)
+    S.poisson_count, S.hash64, S.normal, S.normal_pair32, S.popcount)
 EAGER_PULSE = build_device_rules(numba.njit, S).pulse_device
 
 

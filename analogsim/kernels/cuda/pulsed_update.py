@@ -60,7 +60,7 @@ def _kernels() -> SimpleNamespace:
     cuda = cuda_module()
     physics = scalar_physics()
     normal, uniform, hash64 = physics.normal, physics.uniform, physics.hash64
-    normal_pair, poisson_count = physics.normal_pair, physics.poisson_count
+    normal_pair32, poisson_count = physics.normal_pair32, physics.poisson_count
     popcount, pulse_device = physics.popcount, physics.rules.pulse_device
     u0, u1, u2 = U[0], U[1], U[2]
 
@@ -83,7 +83,8 @@ def _kernels() -> SimpleNamespace:
             if n_up == 0 and n_down == 0:
                 continue
             up_first = ((bits_up >> SHIFT_32) & u1) != u0
-            z_up, z_down = normal_pair(key, base + SLOT_NOISE)
+            z_first, z_second = normal_pair32(key, base + SLOT_NOISE)
+            z_up, z_down = np.float64(z_first), np.float64(z_second)
             for turn in range(2):
                 if (turn == 0) == up_first:
                     pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
