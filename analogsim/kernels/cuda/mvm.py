@@ -67,11 +67,12 @@ def _kernels() -> SimpleNamespace:
             z_first, z_second = f32(0.0), f32(0.0)
             if noisy:
                 z_first, z_second = normal_pair32(key, np.uint64(e))
-            for i in (k, k + half):
+            for turn in range(2):
+                i = k + turn * half
                 if i < cols:
                     value = f32(y[b, i])
                     if noisy:
-                        z = z_first if i == k else z_second
+                        z = z_first if turn == 0 else z_second
                         value = value + std_of(variance, has_variance, out_variance, b, i) * z
                     out[b, i] = finish(value, f32(gain[i]), f32(offset[i]), step, limit,
                                        row_scale)
