@@ -203,6 +203,17 @@ def build_scalar_functions(jit):
         return math.sqrt(-2.0 * log_unit(u1)) * cos_turn(bits & LOW_32)
 
     @jit
+    def octant_cos_sin(octant, sine, cosine):
+        """``(cos a, sin a)`` from the octant of ``a`` and the sine and cosine of its reduced
+        offset (float64 or float32 alike): octants 1, 2, 5, 6 take the sine for the cosine,
+        2, 3, 4, 5 are negative; ``sin a = cos(a - pi/2)`` is two octants back."""
+        value = sine if ((octant + ONE) & TWO) != ZERO else cosine
+        cos_a = -value if ((octant + TWO) & FOUR) != ZERO else value
+        value = sine if ((octant + SEVEN) & TWO) != ZERO else cosine
+        sin_a = -value if (octant & FOUR) != ZERO else value
+        return cos_a, sin_a
+
+    @jit
     def cos_sin_turn(bits):
         """``(cos a, sin a)``, ``a = 2 pi (bits + 1/2) / 2**32``: one evaluation of the two
         polynomials of :func:`cos_turn`; ``sin a = cos(a - pi/2)`` is two octants back, with
@@ -216,11 +227,7 @@ def build_scalar_functions(jit):
                              * t2 + SIN_5)
         cosine = 1.0 - 0.5 * t2 + t2 * t2 * (((((COS_0 * t2 + COS_1) * t2 + COS_2) * t2
                                                 + COS_3) * t2 + COS_4) * t2 + COS_5)
-        value = sine if ((octant + ONE) & TWO) != ZERO else cosine
-        cos_a = -value if ((octant + TWO) & FOUR) != ZERO else value
-        value = sine if ((octant + SEVEN) & TWO) != ZERO else cosine
-        sin_a = -value if (octant & FOUR) != ZERO else value
-        return cos_a, sin_a
+        return octant_cos_sin(octant, sine, cosine)
 
     @jit
     def normal_pair(key, counter):
@@ -270,10 +277,7 @@ def build_scalar_functions(jit):
         t2 = t * t
         sine = t + t * t2 * ((F_SIN_0 * t2 + F_SIN_1) * t2 + F_SIN_2)
         cosine = F_ONE - F_HALF * t2 + t2 * t2 * ((F_COS_0 * t2 + F_COS_1) * t2 + F_COS_2)
-        value = sine if ((octant + ONE) & TWO) != ZERO else cosine
-        cos_a = -value if ((octant + TWO) & FOUR) != ZERO else value
-        value = sine if ((octant + SEVEN) & TWO) != ZERO else cosine
-        sin_a = -value if (octant & FOUR) != ZERO else value
+        cos_a, sin_a = octant_cos_sin(octant, sine, cosine)
         return radius * cos_a, radius * sin_a
 
     return SimpleNamespace(hash64=hash64, uniform=uniform, normal=normal, log_unit=log_unit,
@@ -346,14 +350,20 @@ def normal_array(key: int, counters: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * log_unit_array(u1)) * cos_turn_array(bits & LOW_32)
 
 
-def cos_sin_turn_array(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised ``cos_sin_turn`` (bit for bit)."""
-    octant, sine, cosine = _turn_polynomials(bits)
+def _octant_cos_sin(octant: np.ndarray, sine: np.ndarray,
+                    cosine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``octant_cos_sin`` (float64 or float32 arrays)."""
     value = np.where(((octant + ONE) & TWO) != ZERO, sine, cosine)
     cos_a = np.where(((octant + TWO) & FOUR) != ZERO, -value, value)
     value = np.where(((octant + SEVEN) & TWO) != ZERO, sine, cosine)
     sin_a = np.where((octant & FOUR) != ZERO, -value, value)
     return cos_a, sin_a
+
+
+def cos_sin_turn_array(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``cos_sin_turn`` (bit for bit)."""
+    octant, sine, cosine = _turn_polynomials(bits)
+    return _octant_cos_sin(octant, sine, cosine)
 
 
 def normal_pair_array(key: int, counters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -389,10 +399,7 @@ def normal_pair32_array(key: int, counters: np.ndarray) -> tuple[np.ndarray, np.
     t2 = t * t
     sine = t + t * t2 * ((F_SIN_0 * t2 + F_SIN_1) * t2 + F_SIN_2)
     cosine = F_ONE - F_HALF * t2 + t2 * t2 * ((F_COS_0 * t2 + F_COS_1) * t2 + F_COS_2)
-    value = np.where(((octant + ONE) & TWO) != ZERO, sine, cosine)
-    cos_a = np.where(((octant + TWO) & FOUR) != ZERO, -value, value)
-    value = np.where(((octant + SEVEN) & TWO) != ZERO, sine, cosine)
-    sin_a = np.where((octant & FOUR) != ZERO, -value, value)
+    cos_a, sin_a = _octant_cos_sin(octant, sine, cosine)
     return radius * cos_a, radius * sin_a
 
 

@@ -45,11 +45,6 @@ _F32 = np.float32
 _HALF = np.float32(0.5)
 
 
-def pair_count(cols: int) -> int:
-    """Hashes a row of ``cols`` outputs draws: ``ceil(cols / 2)``."""
-    return (cols + 1) // 2
-
-
 def epilogue_numpy(y, variance, input_scale, gain, offset, out_noise, adc_step, adc_range,
                    scale, key, out):
     """NumPy reference. y, out: (B, C); variance: (B, C), (B, 1) or None; input_scale: (B,);
@@ -61,7 +56,7 @@ def epilogue_numpy(y, variance, input_scale, gain, offset, out_noise, adc_step, 
         if variance is not None:
             noise_variance = noise_variance + np.maximum(variance.astype(np.float64), 0.0)
         std = np.sqrt(noise_variance).astype(_F32)
-        half = pair_count(cols)
+        half = (cols + 1) // 2
         counters = np.arange(batch * half, dtype=np.uint64).reshape(batch, half)
         first, second = normal_pair32_array(key, counters)
         normals = np.concatenate([first, second], axis=1)[:, :cols]
@@ -89,14 +84,14 @@ def epilogue_numba(y, variance, input_scale, gain, offset, out_noise, adc_step, 
         if not noisy:
             _quiet_row(y[b], gain, offset, step, limit, row_scale, out[b])
         elif variance is None:
-            _noisy_row(y[b], _F32(math.sqrt(out_variance)), gain, offset, step, limit,
-                       row_scale, key, first, out[b])
+            _noisy_row(y[b], None, out_variance, gain, offset, step, limit, row_scale, key,
+                       first, out[b])
         elif variance.shape[1] == 1:
-            std = _F32(math.sqrt(out_variance + max(np.float64(variance[b, 0]), 0.0)))
-            _noisy_row(y[b], std, gain, offset, step, limit, row_scale, key, first, out[b])
+            _noisy_row(y[b], None, out_variance + max(np.float64(variance[b, 0]), 0.0), gain,
+                       offset, step, limit, row_scale, key, first, out[b])
         else:
-            _noisy_row_per_element(y[b], variance[b], out_variance, gain, offset, step, limit,
-                                   row_scale, key, first, out[b])
+            _noisy_row(y[b], variance[b], out_variance, gain, offset, step, limit, row_scale,
+                       key, first, out[b])
 
 
 @numba.njit(inline="always")
@@ -116,38 +111,28 @@ def _quiet_row(y, gain, offset, step, limit, row_scale, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _noisy_row(y, std, gain, offset, step, limit, row_scale, key, first, out):
-    """A row whose outputs share the noise std ``std``: pairs of outputs ``k``, ``k + H``.
+def _noisy_row(y, variance, base_variance, gain, offset, step, limit, row_scale, key, first,
+               out):
+    """A row with noise: pairs of outputs ``k``, ``k + H`` share a hash. Each output's noise
+    variance is ``base_variance`` plus, when ``variance`` (C,) is given, its own read-noise
+    variance (Numba compiles the None case without the per-output branch).
 
     A function of its own rather than the parallel loop's body: as fast, and quicker to
     compile (Numba's parallel passes are slow on inlined normals).
     """
     cols = y.shape[0]
     half = (cols + 1) // 2
+    std = _F32(math.sqrt(base_variance))
     for k in range(half):
         z_first, z_second = _normal_pair32(key, first + np.uint64(k))
+        if variance is not None:
+            std = _F32(math.sqrt(base_variance + max(np.float64(variance[k]), 0.0)))
         out[k] = _finish(_F32(y[k]) + std * z_first, _F32(gain[k]), _F32(offset[k]), step,
                          limit, row_scale)
         i = k + half
         if i < cols:
-            out[i] = _finish(_F32(y[i]) + std * z_second, _F32(gain[i]), _F32(offset[i]),
-                             step, limit, row_scale)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _noisy_row_per_element(y, variance, out_variance, gain, offset, step, limit, row_scale,
-                           key, first, out):
-    """:func:`_noisy_row` with a read-noise variance per output."""
-    cols = y.shape[0]
-    half = (cols + 1) // 2
-    for k in range(half):
-        z_first, z_second = _normal_pair32(key, first + np.uint64(k))
-        std = _F32(math.sqrt(out_variance + max(np.float64(variance[k]), 0.0)))
-        out[k] = _finish(_F32(y[k]) + std * z_first, _F32(gain[k]), _F32(offset[k]), step,
-                         limit, row_scale)
-        i = k + half
-        if i < cols:
-            std = _F32(math.sqrt(out_variance + max(np.float64(variance[i]), 0.0)))
+            if variance is not None:
+                std = _F32(math.sqrt(base_variance + max(np.float64(variance[i]), 0.0)))
             out[i] = _finish(_F32(y[i]) + std * z_second, _F32(gain[i]), _F32(offset[i]),
                              step, limit, row_scale)
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from analogsim.kernels.counter_rng import (
+    F_HALF,
+    F_INV_2_32,
     hash64_array,
     normal_array,
     normal_pair32_array,
@@ -68,7 +70,6 @@ from analogsim.kernels.scalar import (
     COIN_SHIFT,
     COLUMN_SHIFT,
     EXP_HALF_COEFFICIENTS,
-    INV_2_32,
     LOW_32,
     POISSON_COLUMNS,
     POISSON_INVERSION_LIMIT,
@@ -180,8 +181,7 @@ def _poisson(mean, bits, z):
     count[index] = np.where(coin < (entry & THRESHOLD_MASK), column,
                             (entry >> ALIAS_SHIFT).astype(np.int64))
     fraction = fraction.astype(np.float32)
-    target = ((bits & LOW_32).astype(np.uint32).astype(np.float32) + np.float32(0.5)) \
-        * np.float32(INV_2_32)
+    target = ((bits & LOW_32).astype(np.uint32).astype(np.float32) + F_HALF) * F_INV_2_32
     term = _exp_neg_fraction(fraction)
     total = term.copy()
     extra = np.zeros(index.size, dtype=np.int64)

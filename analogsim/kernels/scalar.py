@@ -13,7 +13,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from analogsim.kernels.counter_rng import build_scalar_functions
+from analogsim.kernels.counter_rng import (
+    F32,
+    F_HALF,
+    F_INV_2_32,
+    LOW_32,
+    build_scalar_functions,
+)
 from analogsim.kernels.physics import (
     P_DW_STD,
     P_GMAX,
@@ -63,8 +69,6 @@ COIN_MASK = np.uint64((1 << 24) - 1)
 #: A count's hash: bits 57-63 pick the column, bits 33-56 are the coin, bits 0-31 the uniform.
 COLUMN_SHIFT = np.uint64(57)
 COIN_SHIFT = np.uint64(33)
-LOW_32 = np.uint64(0xFFFFFFFF)
-INV_2_32 = 1.0 / 4294967296.0
 #: ``exp(-f)`` on [0, 1] as ``e^-1/2 e^y``, ``y = 1/2 - f``: the Taylor coefficients
 #: ``e^-1/2 / k!``, k = 8 .. 0, as float32 (truncation 3e-9 relative, under float32's 6e-8).
 #: The inversion of a count's fractional part runs in float32 (its uniform has 24 bits):
@@ -73,12 +77,6 @@ INV_2_32 = 1.0 / 4294967296.0
 EXP_HALF_COEFFICIENTS = tuple(np.float32(math.exp(-0.5) / math.factorial(k))
                               for k in range(8, -1, -1))
 (EH_8, EH_7, EH_6, EH_5, EH_4, EH_3, EH_2, EH_1, EH_0) = EXP_HALF_COEFFICIENTS
-F32 = np.float32
-F_HALF = np.float32(0.5)
-F_INV_2_32 = np.float32(INV_2_32)
-#: ``1 / k`` as float32, k = 1 .. 6: the unrolled inversion's factors.
-(F_INV_1, F_INV_2, F_INV_3, F_INV_4, F_INV_5, F_INV_6) = (np.float32(1.0 / k)
-                                                          for k in range(1, 7))
 
 
 def poisson_alias_tables(limit: int = int(POISSON_INVERSION_LIMIT),
@@ -265,24 +263,10 @@ def build(jit):
         f = F32(fraction)
         term = exp_neg_fraction(f)
         total = term
-        count += u > total
-        term = term * (f * F_INV_1)
-        total += term
-        count += u > total
-        term = term * (f * F_INV_2)
-        total += term
-        count += u > total
-        term = term * (f * F_INV_3)
-        total += term
-        count += u > total
-        term = term * (f * F_INV_4)
-        total += term
-        count += u > total
-        term = term * (f * F_INV_5)
-        total += term
-        count += u > total
-        term = term * (f * F_INV_6)
-        total += term
+        for k in range(1, 7):
+            count += u > total
+            term = term * (f * F32(1.0 / k))
+            total += term
         return count, u > total
 
     @jit
