@@ -8,9 +8,11 @@ physics compiled with the same kind of decorator. Both pulsed-update samplers of
 call these, so a CPU kernel and its CUDA twin apply the same arithmetic to the same random
 numbers.
 
-Every value read from a float32 array is widened to float64 explicitly, so that the
-arithmetic is float64 under Numba CPU, CUDA and the CUDA simulator alike (the simulator runs
-NumPy scalars, where ``float32 * python float`` would stay float32).
+Types are explicit, so that the arithmetic is the same under Numba CPU, CUDA and the CUDA
+simulator (which runs NumPy scalars, where ``float32 * python float`` would stay float32):
+drift and refresh widen the float32 state to float64; a pulse block is float32 throughout
+(:func:`analogsim.kernels.scalar.pulse_block`), its inputs read as float32 and its noise
+rounded to float32.
 
 ``pulse_device`` takes the cycle-noise normal of its block from the caller (the CPU fast
 sampler draws a row of them in one vectorised pass) and draws the programming error of a
@@ -25,6 +27,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from analogsim.kernels.counter_rng import F32
 from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRESH
 
 
@@ -84,29 +87,30 @@ def build_device_rules(jit, physics, rare_jit=None):
         if count <= 0:
             return
         n = count
+        noise = F32(z)
         if conductance.shape[0] == 1:
             if stuck[0, i, j] != 0:
                 return
             settle(conductance, written_at, drift_xi, 0, i, j, now, p)
-            g = np.float64(conductance[0, i, j])
-            low = np.float64(bound_low[0, i, j])
-            high = np.float64(bound_high[0, i, j])
+            g = F32(conductance[0, i, j])
+            low = F32(bound_low[0, i, j])
+            high = F32(bound_high[0, i, j])
             if going_up:
-                g = steps_up(g, n, np.float64(step_up[0, i, j]), high, p[P_GAMMA_UP], low, z, p)
+                g = steps_up(g, n, F32(step_up[0, i, j]), high, p[P_GAMMA_UP], low, noise, p)
             else:
-                g = steps_down(g, n, np.float64(step_down[0, i, j]), low, p[P_GAMMA_DOWN], high,
-                               z, p)
+                g = steps_down(g, n, F32(step_down[0, i, j]), low, p[P_GAMMA_DOWN], high,
+                               noise, p)
             conductance[0, i, j] = g
             return
         side = 0 if going_up else 1
         if stuck[side, i, j] != 0:
             return
         settle(conductance, written_at, drift_xi, side, i, j, now, p)
-        start = np.float64(conductance[side, i, j])
+        start = F32(conductance[side, i, j])
         # SET pulses only ever raise a device: noise cannot take it below where it started.
         conductance[side, i, j] = max(steps_up(
-            start, n, np.float64(step_up[side, i, j]), np.float64(bound_high[side, i, j]),
-            p[P_GAMMA_UP], np.float64(bound_low[side, i, j]), z, p), start)
+            start, n, F32(step_up[side, i, j]), F32(bound_high[side, i, j]), p[P_GAMMA_UP],
+            F32(bound_low[side, i, j]), noise, p), start)
         if stuck[1 - side, i, j] != 0:
             return  # a pair with a stuck device cannot be refreshed
         threshold = p[P_REFRESH]

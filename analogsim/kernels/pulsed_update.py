@@ -23,8 +23,11 @@ as the CUDA kernels'), which applies ``n`` pulses of one sign to one weight: dri
 last write is folded in first (the device restarts its drift clock), stuck devices ignore
 pulses, a PCM pair (unipolar SET on G+ or G-, never lowering the device) is refreshed when one
 side passes ``refresh_threshold`` of its maximum (not when either device of the pair is
-stuck). A block is ``scalar.pulse_block``: ``ratio**n`` by repeated squaring
-(``scalar.int_power``), no ``pow``.
+stuck). A block is ``scalar.pulse_block``, in float32 (the precision the conductances are
+stored in): the first step times the geometric sum of the step ratios, both powers and sum
+by binary powering (``scalar.pulse_sums``), no ``pow``. It was float64 until the fast
+sampler's vectorised pass showed its divisions and square roots cost half of the pass:
+float32 runs twice the lanes, and the sum form keeps a weakly bounded device's digits.
 
 Random numbers of the fast sampler (counters in :data:`FAST_SLOTS`): a count below
 ``POISSON_INVERSION_LIMIT`` is exact Poisson from one 64-bit hash
@@ -39,7 +42,7 @@ the order and the place in which a kernel draws them does not change its results
 The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
 (AVX-512 on the machine of ``benchmarks/README.md``): one draws the counts, order coins and
 noise of the row (``poisson_head``: the inversion unrolled to 6 terms), one applies both
-blocks of every device with selects instead of branches (``ratio**n`` unrolled over 6 bits);
+blocks of every device with selects instead of branches (``pulse_sums`` unrolled over 6 bits);
 between them a scalar loop settles the drift of the devices about to be pulsed, run only
 for a row with a device written before ``now`` (a vectorised check first: in training
 without a clock step no row has one; the branching loop cost about 2 ms of the 18 ms pass
@@ -56,8 +59,9 @@ import numba
 import numpy as np
 
 from analogsim.kernels._cpu_scalar import RNG, RULES, SI, S
-from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
-from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
+from analogsim.kernels.counter_rng import F32, F_ONE
+from analogsim.kernels.physics import P_DW_STD, P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
+from analogsim.kernels.scalar import F_MINUS_ONE, F_ZERO, POISSON_INVERSION_LIMIT
 
 _normal = S.normal
 _popcount = S.popcount
@@ -69,7 +73,7 @@ _uniform = S.uniform
 _hash64 = RNG.hash64
 _normal_pair32 = RNG.normal_pair32
 _poisson_head = SI.poisson_head
-_block_ratio = SI.block_ratio
+_pulse_reach = SI.pulse_reach
 _pulse_block = SI.pulse_block
 
 #: Random numbers per device in the fast sampler: device ``e`` uses counters
@@ -83,7 +87,7 @@ FAST_SLOTS = 7
 _STRIDE = np.uint64(FAST_SLOTS)
 _SHIFT_32 = np.uint64(32)
 _ONE = np.uint64(1)
-#: The vectorised pass applies blocks of fewer than ``2**SMALL_BITS`` pulses (``ratio**n``
+#: The vectorised pass applies blocks of fewer than ``2**SMALL_BITS`` pulses (``pulse_sums``
 #: unrolled over that many bits); longer ones go to the scalar rule.
 SMALL_BITS = 6
 SMALL_LIMIT = 1 << SMALL_BITS
@@ -140,7 +144,7 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     for i in numba.prange(rows):
         first = np.uint64(i * cols)
         counts = np.empty((2, cols), dtype=np.int64)
-        z = np.empty((2, cols))
+        z = np.empty((2, cols), dtype=np.float32)
         up_first = np.empty(cols, dtype=np.bool_)
         slow = np.empty(cols, dtype=np.bool_)
         _draw_row(mean_up[i], mean_down[i], key, first, counts, z, up_first, slow)
@@ -243,91 +247,96 @@ def _draw_row(mean_up, mean_down, key, first, counts, z, up_first, slow):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _power_small(x, n):
-    """``int_power(x, n)`` for ``0 <= n < 2**SMALL_BITS``, unrolled: the same products."""
-    result = 1.0
-    power = x
+def _sums_small(ratio, n):
+    """``pulse_sums(ratio, n)`` for ``0 <= n < 2**SMALL_BITS``, unrolled over the bits with
+    selects: the same products, so the same float32 values."""
+    decay = F_ONE
+    total = F_ZERO
+    power = ratio
+    span = F_ONE
     for bit in range(SMALL_BITS):
-        result = result * power if ((n >> bit) & 1) != 0 else result
+        on = ((n >> bit) & 1) != 0
+        total = total + decay * span if on else total
+        decay = decay * power if on else decay
+        span = span * (F_ONE + power)
         power = power * power
-    return result
+    return decay, total
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _element_row(g, stuck, step_up, step_down, low, high, counts, up_first, z, p, slow):
     """One row of bidirectional devices (P = 1): both blocks of every device, in its order,
-    vectorised.
+    vectorised, in float32 (the scalar rule's arithmetic).
 
     Arrays are the row's; ``g`` is changed in place. A block of no pulses and a stuck device
-    leave the conductance as it was; each block's result is rounded to float32, as the
-    conductance array stores it between blocks. Devices flagged ``slow`` (on entry, or here
-    for a block of ``2**SMALL_BITS`` pulses or more) keep their state for the caller.
+    leave the conductance as it was. Devices flagged ``slow`` (on entry, or here for a block
+    of ``2**SMALL_BITS`` pulses or more) keep their state for the caller.
     """
-    gamma_up, gamma_down = p[P_GAMMA_UP], p[P_GAMMA_DOWN]
+    gamma_up, gamma_down = F32(p[P_GAMMA_UP]), F32(p[P_GAMMA_DOWN])
+    dw_std = F32(p[P_DW_STD])
     for j in range(g.shape[0]):
-        start = np.float64(g[j])
-        lo, hi = np.float64(low[j]), np.float64(high[j])
-        step_u, step_d = np.float64(step_up[j]), np.float64(step_down[j])
+        start, lo, hi = g[j], low[j], high[j]
+        step_u, step_d = step_up[j], step_down[j]
         n_up, n_down = counts[0, j], counts[1, j]
-        ratio_u = _block_ratio(step_u, 1.0, hi, gamma_up)
-        ratio_d = _block_ratio(step_d, -1.0, lo, gamma_down)
-        decay_u = _power_small(ratio_u, n_up)
-        decay_d = _power_small(ratio_d, n_down)
+        reach_u = _pulse_reach(step_u, F_ONE, hi, gamma_up)
+        reach_d = _pulse_reach(step_d, F_MINUS_ONE, lo, gamma_down)
         first_up = up_first[j]
         n = n_up if first_up else n_down
-        moved = _pulse_block(
-            start, np.float64(n), step_u if first_up else step_d, 1.0 if first_up else -1.0,
-            hi if first_up else lo, gamma_up if first_up else gamma_down, lo, hi,
-            ratio_u if first_up else ratio_d, decay_u if first_up else decay_d,
-            z[0, j] if first_up else z[1, j], p)
-        middle = np.float64(np.float32(moved)) if n > 0 else start
+        reach = reach_u if first_up else reach_d
+        decay, total = _sums_small(F_ONE - reach, n)
+        moved = _pulse_block(start, step_u if first_up else step_d,
+                             F_ONE if first_up else F_MINUS_ONE, lo, hi, reach, decay, total,
+                             z[0, j] if first_up else z[1, j], dw_std)
+        middle = moved if n > 0 else start
         n = n_down if first_up else n_up
-        moved = _pulse_block(
-            middle, np.float64(n), step_d if first_up else step_u, -1.0 if first_up else 1.0,
-            lo if first_up else hi, gamma_down if first_up else gamma_up, lo, hi,
-            ratio_d if first_up else ratio_u, decay_d if first_up else decay_u,
-            z[1, j] if first_up else z[0, j], p)
-        end = np.float64(np.float32(moved)) if n > 0 else middle
+        reach = reach_d if first_up else reach_u
+        decay, total = _sums_small(F_ONE - reach, n)
+        moved = _pulse_block(middle, step_d if first_up else step_u,
+                             F_MINUS_ONE if first_up else F_ONE, lo, hi, reach, decay, total,
+                             z[1, j] if first_up else z[0, j], dw_std)
+        end = moved if n > 0 else middle
         flagged = (slow[j] | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
         slow[j] = flagged
-        g[j] = np.float32(end if (stuck[j] == 0) & ~flagged else start)
+        g[j] = end if (stuck[j] == 0) & ~flagged else start
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _pair_row(g_plus, g_minus, stuck_plus, stuck_minus, step_plus, step_minus, low_plus,
               low_minus, high_plus, high_minus, counts, z, p, slow):
     """One row of PCM pairs (P = 2): SET pulses on G+ (up) and G- (down), never lowering a
-    device, vectorised. The two blocks of a pair touch different devices, so their order
-    matters only through a refresh; a pair that one of them may have refreshed (a checked
-    side ends past the threshold) keeps its state and is flagged ``slow`` for the caller,
-    as are long blocks and pairs flagged on entry."""
-    gamma = p[P_GAMMA_UP]
+    device, vectorised, in float32. The two blocks of a pair touch different devices, so
+    their order matters only through a refresh; a pair that one of them may have refreshed
+    (a checked side ends past the threshold) keeps its state and is flagged ``slow`` for the
+    caller, as are long blocks and pairs flagged on entry."""
+    gamma = F32(p[P_GAMMA_UP])
+    dw_std = F32(p[P_DW_STD])
     threshold = p[P_REFRESH]
     for j in range(g_plus.shape[0]):
-        start_plus, start_minus = np.float64(g_plus[j]), np.float64(g_minus[j])
+        start_plus, start_minus = g_plus[j], g_minus[j]
         free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
         n_plus, n_minus = counts[0, j], counts[1, j]
         run_plus = (n_plus > 0) & free_plus
         run_minus = (n_minus > 0) & free_minus
-        lo, hi, step = np.float64(low_plus[j]), np.float64(high_plus[j]), np.float64(step_plus[j])
-        ratio = _block_ratio(step, 1.0, hi, gamma)
-        moved = max(_pulse_block(start_plus, np.float64(n_plus), step, 1.0, hi, gamma, lo, hi,
-                                 ratio, _power_small(ratio, n_plus), z[0, j], p), start_plus)
-        end_plus = np.float64(np.float32(moved)) if run_plus else start_plus
-        lo, hi = np.float64(low_minus[j]), np.float64(high_minus[j])
-        step = np.float64(step_minus[j])
-        ratio = _block_ratio(step, 1.0, hi, gamma)
-        moved = max(_pulse_block(start_minus, np.float64(n_minus), step, 1.0, hi, gamma, lo, hi,
-                                 ratio, _power_small(ratio, n_minus), z[1, j], p), start_minus)
-        end_minus = np.float64(np.float32(moved)) if run_minus else start_minus
+        hi = high_plus[j]
+        reach = _pulse_reach(step_plus[j], F_ONE, hi, gamma)
+        decay, total = _sums_small(F_ONE - reach, n_plus)
+        moved = max(_pulse_block(start_plus, step_plus[j], F_ONE, low_plus[j], hi, reach, decay,
+                                 total, z[0, j], dw_std), start_plus)
+        end_plus = moved if run_plus else start_plus
+        hi = high_minus[j]
+        reach = _pulse_reach(step_minus[j], F_ONE, hi, gamma)
+        decay, total = _sums_small(F_ONE - reach, n_minus)
+        moved = max(_pulse_block(start_minus, step_minus[j], F_ONE, low_minus[j], hi, reach,
+                                 decay, total, z[1, j], dw_std), start_minus)
+        end_minus = moved if run_minus else start_minus
         checked = (run_plus & free_minus) | (run_minus & free_plus)
-        over = ((end_plus > threshold * np.float64(high_plus[j]))
-                | (end_minus > threshold * np.float64(high_minus[j])))
+        over = ((np.float64(end_plus) > threshold * np.float64(high_plus[j]))
+                | (np.float64(end_minus) > threshold * np.float64(high_minus[j])))
         flagged = (slow[j] | ((n_plus | n_minus) >= SMALL_LIMIT) | (checked & over)) & (
             run_plus | run_minus)
         slow[j] = flagged
-        g_plus[j] = np.float32(start_plus if flagged else end_plus)
-        g_minus[j] = np.float32(start_minus if flagged else end_minus)
+        g_plus[j] = start_plus if flagged else end_plus
+        g_minus[j] = start_minus if flagged else end_minus
 
 
 @numba.njit(parallel=True, cache=True)

@@ -9,12 +9,12 @@ vectorised over devices, and call no compiled code (only two constants are share
 Numba module), so they serve as an independent check. They draw every random number of the
 counter layout; the kernels draw only those they use, with the same results.
 
-Agreement with the Numba kernels: every operation is the same IEEE float64 arithmetic in the
-same order (the normals, the Poisson draws, with their alias tables, polynomial ``exp(-f)`` and
-integer powers, are bit for bit those of the kernels), except the transcendental functions of
-the drift rule (``log`` and ``pow``), which NumPy and LLVM/libm may round differently by one
-ulp. That changes a float32 state value by at most one float32 ulp; in practice the results
-are bit-identical.
+Agreement with the Numba kernels: every operation is the same IEEE arithmetic in the same
+order and precision (float32 pulse blocks, their powers and geometric sums; the normals; the
+Poisson draws, with their alias tables and polynomial ``exp(-f)``: bit for bit those of the
+kernels), except the transcendental functions of the drift rule (``log`` and ``pow``), which
+NumPy and LLVM/libm may round differently by one ulp. That changes a float32 state value by
+at most one float32 ulp; in practice the results are bit-identical.
 
 Within one call every device appears at most once per vectorised step (once per turn of the
 fast sampler, once per sample of the exact one), so fancy-index writes never collide.
@@ -92,6 +92,10 @@ def _f64(array):
     return np.asarray(array, dtype=np.float64)
 
 
+def _f32(array):
+    return np.asarray(array, dtype=np.float32)
+
+
 def _drift_exponent(g_rel, xi, p):
     log_g = np.log(np.maximum(g_rel, 1e-6))
     mu = _clip(p[P_MU_A] * log_g + p[P_MU_B], p[P_MU_LO], p[P_MU_HI])
@@ -116,43 +120,45 @@ def _program_value(target, low, high, z, p):
     return _clip(target + np.maximum(sigma, 0.0) * z, low, high)
 
 
-def _cycle_noise(first_step, ratio, decay, n, p):
-    """Std of the summed multiplicative cycle noise (``scalar.cycle_noise``), with
-    ``decay = ratio^n``."""
-    ratio = np.asarray(ratio, dtype=np.float64)
-    flat = ratio >= 1.0
-    safe_ratio = np.where(flat, 0.0, ratio)
-    total = np.where(flat, n, (1.0 - decay * decay) / (1.0 - safe_ratio * safe_ratio))
-    return p[P_DW_STD] * np.abs(first_step) * np.sqrt(total)
-
-
-def _int_power(x, n):
-    """``x**n`` by repeated squaring, low bits first (``scalar.int_power``, bit for bit)."""
-    result = np.ones_like(x)
-    power = np.array(x, dtype=np.float64)
+def _pulse_sums(ratio, n):
+    """``(ratio**n, sum_{k<n} ratio**k)`` in float32, low bits first (``scalar.pulse_sums``,
+    bit for bit)."""
+    one = np.float32(1.0)
+    decay = np.ones_like(ratio)
+    total = np.zeros_like(ratio)
+    power = ratio.copy()
+    span = np.ones_like(ratio)
     shift = 0
     while np.any((n >> shift) > 0):
-        result = np.where(((n >> shift) & 1) != 0, result * power, result)
+        on = ((n >> shift) & 1) != 0
+        total = np.where(on, total + decay * span, total)
+        decay = np.where(on, decay * power, decay)
+        span = span * (one + power)
         power = power * power
         shift += 1
-    return result
+    return decay, total
 
 
 def _block(g, count, step, sign, bound, gamma, low, high, z, p):
     """``count`` pulses of ``sign`` towards ``bound`` in closed form plus their summed cycle
-    noise, clipped to ``[low, high]`` (``scalar.block_ratio``, ``int_power`` and
-    ``pulse_block``)."""
-    n = count.astype(np.float64)
-    linear = (gamma == 0.0) | (bound == 0.0)
-    safe_gamma = np.where(linear, 1.0, gamma)
-    safe_bound = np.where(linear, 1.0, bound)
+    noise, clipped to ``[low, high]``, in float32 (``scalar.pulse_reach``, ``pulse_sums``
+    and ``pulse_block``). Array arguments are float32; ``sign`` is +1 or -1, ``gamma`` a
+    parameter of ``p``."""
+    one, two, zero = np.float32(1.0), np.float32(2.0), np.float32(0.0)
+    sign, gamma = np.float32(sign), np.float32(gamma)
+    linear = (gamma == zero) | (bound == zero)
+    safe_bound = np.where(linear, one, bound)
+    reach = np.where(linear, zero, np.minimum((sign * step) * gamma / safe_bound, one))
+    decay, total = _pulse_sums(one - reach, count)
     signed = sign * step
-    ratio = np.where(linear, 1.0, np.maximum(1.0 - signed * safe_gamma / safe_bound, 0.0))
-    decay = _int_power(ratio, count)
-    fixed = safe_bound / safe_gamma
-    moved = np.where(linear, g + n * signed, fixed - (fixed - g) * decay)
-    first = np.where(linear, signed, signed * (1.0 - safe_gamma * g / safe_bound))
-    noise = _cycle_noise(first, ratio, decay, n, p) * z
+    first = signed - reach * g
+    moved = g + first * total
+    bounded = reach > zero
+    fixed = signed / np.where(bounded, reach, one)
+    limited = np.where(first >= zero, np.minimum(moved, fixed), np.maximum(moved, fixed))
+    moved = np.where(bounded, limited, moved)
+    spread = total * (one + decay) / (two - reach)
+    noise = np.float32(p[P_DW_STD]) * np.abs(first) * np.sqrt(spread) * z
     return _clip(moved + sign * noise, low, high)
 
 
@@ -243,15 +249,15 @@ def _pulse_elements(state, i, j, n, going_up, z, now, p):
     free = stuck[0, i, j] == 0
     i, j, n, going_up, z = i[free], j[free], n[free], going_up[free], z[free]
     _settle(state, 0, i, j, now, p)
-    g = _f64(conductance[0, i, j])
+    g = _f32(conductance[0, i, j])
+    z = _f32(z)
     moved = np.empty_like(g)
     up, down = going_up, ~going_up
     at_up, at_down = (0, i[up], j[up]), (0, i[down], j[down])
-    moved[up] = _block(g[up], n[up], _f64(step_up[at_up]), 1.0, _f64(bound_high[at_up]),
-                       p[P_GAMMA_UP], _f64(bound_low[at_up]), _f64(bound_high[at_up]), z[up], p)
-    moved[down] = _block(g[down], n[down], _f64(step_down[at_down]), -1.0,
-                         _f64(bound_low[at_down]), p[P_GAMMA_DOWN], _f64(bound_low[at_down]),
-                         _f64(bound_high[at_down]), z[down], p)
+    moved[up] = _block(g[up], n[up], step_up[at_up], 1.0, bound_high[at_up], p[P_GAMMA_UP],
+                       bound_low[at_up], bound_high[at_up], z[up], p)
+    moved[down] = _block(g[down], n[down], step_down[at_down], -1.0, bound_low[at_down],
+                         p[P_GAMMA_DOWN], bound_low[at_down], bound_high[at_down], z[down], p)
     conductance[0, i, j] = moved
 
 
@@ -263,11 +269,11 @@ def _pulse_pairs(state, i, j, n, going_up, z, z_refresh, now, p):
     side, i, j, n, z, z_refresh = side[free], i[free], j[free], n[free], z[free], z_refresh[free]
     _settle(state, side, i, j, now, p)
     at = (side, i, j)
-    start = _f64(conductance[at])
-    high = _f64(bound_high[at])
+    start = _f32(conductance[at])
+    high = bound_high[at]
     conductance[at] = np.maximum(
-        _block(start, n, _f64(step_up[at]), 1.0, high, p[P_GAMMA_UP], _f64(bound_low[at]),
-               high, z, p), start)
+        _block(start, n, step_up[at], 1.0, high, p[P_GAMMA_UP], bound_low[at], high, _f32(z), p),
+        start)
     threshold = p[P_REFRESH]
     refresh = ((_f64(conductance[0, i, j]) > threshold * _f64(bound_high[0, i, j]))
                | (_f64(conductance[1, i, j]) > threshold * _f64(bound_high[1, i, j])))
@@ -329,8 +335,7 @@ def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     i, j = np.divmod(moving, cols)
     n_up, n_down, slots = n_up[moving], n_down[moving], base[moving]
     up_first = ((bits_up[moving] >> np.uint64(32)) & np.uint64(1)) != 0
-    z_up, z_down = (z.astype(np.float64)
-                    for z in normal_pair32_array(key, slots + SLOT_NOISE))
+    z_up, z_down = normal_pair32_array(key, slots + SLOT_NOISE)
     z_refresh_up = normal_array(key, slots + SLOT_REFRESH_UP)
     z_refresh_down = normal_array(key, slots + SLOT_REFRESH_DOWN)
     for going_up in (up_first, ~up_first):

@@ -17,6 +17,8 @@ from analogsim.kernels.counter_rng import (
     F32,
     F_HALF,
     F_INV_2_32,
+    F_ONE,
+    F_TWO,
     LOW_32,
     build_scalar_functions,
 )
@@ -53,6 +55,8 @@ S1 = np.uint64(1)
 S2 = np.uint64(2)
 S4 = np.uint64(4)
 S56 = np.uint64(56)
+F_ZERO = F32(0.0)
+F_MINUS_ONE = F32(-1.0)
 #: Below this mean, Poisson counts are drawn exactly (alias table plus inversion); at and
 #: above it, by a rounded normal.
 POISSON_INVERSION_LIMIT = 30.0
@@ -165,79 +169,87 @@ def build(jit):
         return clip(target + max(sigma, 0.0) * z, low, high)
 
     @jit
-    def cycle_noise(first_step, ratio, decay, n, p):
-        """Std of the summed cycle noise of ``n`` pulses whose steps are ``first_step ratio^k``.
-
-        Each pulse's step is multiplied by ``1 + dw_min_std xi`` (multiplicative noise), so the
-        sum has std ``dw_min_std |first_step| sqrt(sum_k ratio^(2k))``: a saturated device,
-        whose steps have shrunk to nothing, no longer random-walks. ``decay = ratio^n``, which
-        the step rule has computed already: ``(ratio^2)^n = decay^2`` costs no second ``pow``.
-        """
-        if ratio >= 1.0:
-            total = n
-        else:
-            total = (1.0 - decay * decay) / (1.0 - ratio * ratio)
-        return p[P_DW_STD] * abs(first_step) * math.sqrt(total)
+    def pulse_reach(step, sign, bound, gamma):
+        """The fraction of its distance to the fixed point ``bound / gamma`` that one pulse
+        covers: ``min(sign step gamma / bound, 1)`` in float32, 0 for a linear device
+        (``gamma`` or ``bound`` 0). ``sign`` is +1 for up pulses, -1 for down pulses; every
+        argument is a float32. A pulse scales the distance by ``ratio = 1 - reach``; the
+        reach itself is kept, not recomputed as ``1 - ratio``, because it is small and
+        float32 would lose its digits."""
+        linear = (gamma == F_ZERO) | (bound == F_ZERO)
+        safe_bound = F_ONE if linear else bound  # no division by zero in the unused branch
+        reach = min((sign * step) * gamma / safe_bound, F_ONE)
+        return F_ZERO if linear else reach
 
     @jit
-    def int_power(x, n):
-        """``x**n`` for an integer ``n >= 0`` by repeated squaring, low bits first: the same
-        products in the same order as the CPU fast sampler's vectorised loop over bits."""
-        result = 1.0
-        power = x
+    def pulse_sums(ratio, n):
+        """``(ratio**n, sum_{k<n} ratio**k)`` for an integer ``n >= 0``, float32, by binary
+        powering, low bits first: bit ``b`` of ``n`` appends ``2**b`` terms, whose sum is
+        ``ratio**m span_b`` with ``span_b = sum_{k<2**b} ratio**k = span_{b-1} (1 +
+        ratio**(2**(b-1)))``. No division and no ``pow``; a linear device (ratio 1) gets
+        ``(1, n)`` exactly. The CPU fast sampler's vectorised loop unrolls the same products
+        over a fixed number of bits."""
+        decay = F_ONE
+        total = F_ZERO
+        power = ratio
+        span = F_ONE
         while n > 0:
             if n & 1:
-                result = result * power
+                total = total + decay * span
+                decay = decay * power
+            span = span * (F_ONE + power)
             power = power * power
             n >>= 1
-        return result
+        return decay, total
 
     @jit
-    def block_ratio(step, sign, bound, gamma):
-        """The factor by which one pulse shrinks a device's distance to its fixed point
-        ``bound / gamma``: ``max(1 - sign step gamma / bound, 0)``, 1 for a linear device
-        (``gamma`` or ``bound`` 0). ``sign`` is +1 for up pulses, -1 for down pulses."""
-        if (gamma == 0.0) | (bound == 0.0):
-            return 1.0
-        return max(1.0 - (sign * step) * gamma / bound, 0.0)
+    def pulse_block(g, step, sign, low, high, reach, decay, total, z, dw_std):
+        """``n`` pulses of ``sign`` (+1 up, -1 down) in closed form, with their cycle noise
+        ``z``, clipped to ``[low, high]``; float32 throughout. ``reach`` is
+        :func:`pulse_reach`, ``(decay, total)`` are :func:`pulse_sums` of ``1 - reach``.
 
-    @jit
-    def pulse_block(g, n, step, sign, bound, gamma, low, high, ratio, decay, z, p):
-        """``n`` pulses of ``sign`` (+1 up, -1 down) towards ``bound`` in closed form, with
-        their cycle noise ``z``, clipped to ``[low, high]``.
+        Soft bounds: each pulse moves a device by ``sign step (1 - gamma g / bound)``, so the
+        steps of a block shrink geometrically and ``n`` pulses move it by ``first
+        sum_{k<n} ratio**k``, ``first = sign step - reach g`` being the first step. A linear
+        device moves ``n`` steps. Written as the first step times a sum of positive terms,
+        not as the distance to the fixed point: a weakly bounded device (fixed point far
+        away) loses no digits to cancellation, and a block never moves a device against its
+        first step. Rounded float32 sums can exceed their limit ``1 / reach`` by a few ulps,
+        so the move stops at the fixed point ``sign step / reach``.
 
-        Soft bounds: each step is ``step (1 - gamma g / bound)``, so the distance to the
-        fixed point ``bound / gamma`` shrinks by ``ratio`` a pulse (``block_ratio``) and by
-        ``decay = ratio**n`` (``int_power``) over the block; a linear device (``gamma`` or
-        ``bound`` 0) moves ``n`` steps. Written without early returns, so that inlined into a
-        loop it vectorises.
+        Cycle noise: each pulse's step is multiplied by ``1 + dw_std xi``, so the block's
+        noise has std ``dw_std |first| sqrt(sum_{k<n} ratio**(2k))``, the last sum being
+        ``total (1 + decay) / (1 + ratio)``: a saturated device, whose steps have shrunk to
+        nothing, no longer random-walks. Written without early returns, so that inlined into
+        a loop it vectorises.
         """
         signed = sign * step
-        linear = (gamma == 0.0) | (bound == 0.0)
-        safe_gamma = 1.0 if linear else gamma  # no division by zero in the unused branch
-        safe_bound = 1.0 if linear else bound
-        fixed = safe_bound / safe_gamma
-        moved = g + n * signed if linear else fixed - (fixed - g) * decay
-        first = signed if linear else signed * (1.0 - safe_gamma * g / safe_bound)
-        noise = cycle_noise(first, ratio, decay, n, p) * z
+        first = signed - reach * g
+        moved = g + first * total
+        bounded = reach > F_ZERO
+        fixed = signed / (reach if bounded else F_ONE)
+        limited = min(moved, fixed) if first >= F_ZERO else max(moved, fixed)
+        moved = limited if bounded else moved
+        spread = total * (F_ONE + decay) / (F_TWO - reach)
+        noise = dw_std * abs(first) * F32(math.sqrt(spread)) * z
         return clip(moved + sign * noise, low, high)
 
     @jit
     def steps_up(g, n, step, bound, gamma, low, z, p):
-        """``n`` (an integer) up pulses of a linear-step device in closed form, with their
-        cycle noise."""
-        ratio = block_ratio(step, 1.0, bound, gamma)
-        decay = int_power(ratio, n)
-        return pulse_block(g, np.float64(n), step, 1.0, bound, gamma, low, bound, ratio, decay,
-                           z, p)
+        """``n`` (an integer) up pulses towards ``bound`` in closed form, with their cycle
+        noise; ``g``, ``step``, ``bound``, ``low``, ``z`` float32, ``gamma`` from ``p``."""
+        reach = pulse_reach(step, F_ONE, bound, F32(gamma))
+        decay, total = pulse_sums(F_ONE - reach, n)
+        return pulse_block(g, step, F_ONE, low, bound, reach, decay, total, z,
+                           F32(p[P_DW_STD]))
 
     @jit
     def steps_down(g, n, step, bound, gamma, high, z, p):
         """``n`` down pulses towards ``bound`` (< 0), the mirror image of :func:`steps_up`."""
-        ratio = block_ratio(step, -1.0, bound, gamma)
-        decay = int_power(ratio, n)
-        return pulse_block(g, np.float64(n), step, -1.0, bound, gamma, bound, high, ratio,
-                           decay, z, p)
+        reach = pulse_reach(step, F_MINUS_ONE, bound, F32(gamma))
+        decay, total = pulse_sums(F_ONE - reach, n)
+        return pulse_block(g, step, F_MINUS_ONE, bound, high, reach, decay, total, z,
+                           F32(p[P_DW_STD]))
 
     @jit
     def exp_neg_fraction(f):
@@ -313,8 +325,8 @@ def build(jit):
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, log_unit=rng.log_unit,
         cos_turn=rng.cos_turn, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
-        program_value=program_value, cycle_noise=cycle_noise, int_power=int_power,
-        block_ratio=block_ratio, pulse_block=pulse_block, steps_up=steps_up,
+        program_value=program_value, pulse_sums=pulse_sums,
+        pulse_reach=pulse_reach, pulse_block=pulse_block, steps_up=steps_up,
         steps_down=steps_down, poisson_head=poisson_head,
         poisson_count=poisson_count, popcount=popcount,
         cos_sin_turn=rng.cos_sin_turn, normal_pair=rng.normal_pair,
