@@ -58,6 +58,7 @@ class Tile:
         #: The read-noise variance when every device has the same one (ReRAM, ECRAM), else None.
         self._uniform_variance: float | None = None
         self._compensation = 1.0
+        self._counts: tuple[np.ndarray, np.ndarray] | None = None  # see _count_buffers
 
     # ------------------------------------------------------------------ public operations
     @property
@@ -134,7 +135,8 @@ class Tile:
             arrays.written_at[0] = now
         elif sampler == "fast":
             pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
-            up, down = kernels.count_means(inputs, errors, pulses_per_unit)
+            up, down = kernels.count_means(inputs, errors, pulses_per_unit,
+                                           out=self._count_buffers())
             kernels.apply_fast(up, down, *self._state_arrays(), now, self._params,
                                self._key(rng))
         else:
@@ -270,6 +272,15 @@ class Tile:
                                              xp.ones_like(self._signs), self._chip.time,
                                              self._params, total, None)
         return float(total.sum(dtype=np.float64))
+
+    def _count_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two (rows, cols) float32 arrays the fast sampler's expected counts are written
+        to, made at the first fast update and reused (8 bytes a weight; no fresh pages to
+        fault in at every update)."""
+        if self._counts is None:
+            self._counts = (self._xp.empty(self.shape, dtype=np.float32),
+                            self._xp.empty(self.shape, dtype=np.float32))
+        return self._counts
 
     def _state_arrays(self) -> tuple[np.ndarray, ...]:
         a = self.arrays

@@ -151,13 +151,13 @@ def _size_aware(kernel: Any, work: Any) -> Any:
     """Call ``kernel`` on one thread when ``work(args)`` is below :data:`SERIAL_BELOW`."""
     import numba
 
-    def call(*args: Any) -> Any:
+    def call(*args: Any, **options: Any) -> Any:
         if work(args) >= SERIAL_BELOW:
-            return kernel(*args)
+            return kernel(*args, **options)
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
         try:
-            return kernel(*args)
+            return kernel(*args, **options)
         finally:
             numba.set_num_threads(threads)
 

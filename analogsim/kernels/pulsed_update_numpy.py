@@ -301,14 +301,16 @@ def _refresh_pairs(state, i, j, z_refresh, now, p):
 
 
 # ----------------------------------------------------------------------------- kernels
-def pulse_count_means_numpy(x, d, pulses_per_unit):
-    """NumPy reference of :func:`~analogsim.kernels.pulsed_update.pulse_count_means`; runs on
-    CuPy arrays too."""
+def pulse_count_means_numpy(x, d, pulses_per_unit, out=None):
+    """NumPy reference of :func:`~analogsim.kernels.pulsed_update.pulse_count_means`
+    (``out``: the pair of arrays to write ``(up, down)`` into); runs on CuPy arrays too."""
     magnitude = np.abs(x).T @ np.abs(d)
     signed = x.T @ d
     half = np.float32(0.5 * pulses_per_unit)
-    up = np.maximum((magnitude - signed) * half, 0.0, dtype=np.float32)
-    down = np.maximum((magnitude + signed) * half, 0.0, dtype=np.float32)
+    if out is None:
+        out = (None, None)
+    up = np.maximum((magnitude - signed) * half, 0.0, dtype=np.float32, out=out[0])
+    down = np.maximum((magnitude + signed) * half, 0.0, dtype=np.float32, out=out[1])
     return up, down
 
 

@@ -60,6 +60,7 @@ F_MINUS_ONE = F32(-1.0)
 #: Below this mean, Poisson counts are drawn exactly (alias table plus inversion); at and
 #: above it, by a rounded normal.
 POISSON_INVERSION_LIMIT = 30.0
+F_LIMIT = F32(POISSON_INVERSION_LIMIT)
 #: The inversion of a count's fractional part stops after this many terms.
 POISSON_MAX_TERMS = 200
 #: Columns of each alias table: counts 0 .. 127 (Poisson(29) exceeds 127 with probability
@@ -261,22 +262,23 @@ def build(jit):
 
     @jit
     def poisson_head(mean, bits):
-        """The vectorisable part of :func:`poisson_count`: ``(count, unfinished)``, with the
-        inversion of the fractional part cut after 6 terms (``unfinished`` when the count
-        may be larger: probability below 1e-4); 0 for means outside (0, limit)."""
-        m = mean if (mean > 0.0) & (mean < POISSON_INVERSION_LIMIT) else 0.0
-        whole = math.floor(m)
-        fraction = m - whole
+        """The vectorisable part of :func:`poisson_count` for a float32 ``mean``: ``(count,
+        unfinished)``, an int32 count with the inversion of the fractional part cut after 6
+        terms (``unfinished`` when the count may be larger: probability below 1e-4); 0 for
+        means outside (0, limit). Float32 arithmetic gives the same whole and fractional
+        parts as :func:`poisson_count`'s float64 (both are exact), so the same count."""
+        m = mean if (mean > F_ZERO) & (mean < F_LIMIT) else F_ZERO
+        whole = np.floor(m)
+        f = m - whole
         column = bits >> COLUMN_SHIFT
         coin = (bits >> COIN_SHIFT) & COIN_MASK
         entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
-        count = np.int64(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
+        count = np.int32(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
         u = (F32(np.uint32(bits & LOW_32)) + F_HALF) * F_INV_2_32
-        f = F32(fraction)
         term = exp_neg_fraction(f)
         total = term
         for k in range(1, 7):
-            count += u > total
+            count += np.int32(u > total)
             term = term * (f * F32(1.0 / k))
             total += term
         return count, u > total

@@ -372,3 +372,34 @@ def test_numba_results_do_not_depend_on_the_thread_count() -> None:
     for conductance, written_at in results[1:]:
         np.testing.assert_array_equal(conductance, results[0][0])
         np.testing.assert_array_equal(written_at, results[0][1])
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_pulse_count_means_write_into_the_buffers_given(kernels: str) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(17, 12)).astype(np.float32)
+    d = rng.normal(size=(17, 9)).astype(np.float32)
+    count_means = get_kernels(kernels).count_means
+    fresh = count_means(x, d, 2.5)
+    out = (np.full((12, 9), np.nan, np.float32), np.full((12, 9), np.nan, np.float32))
+    written = count_means(x, d, 2.5, out=out)
+    assert written[0] is out[0] and written[1] is out[1]
+    for actual, expected in zip(out, fresh, strict=True):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_a_tile_reuses_its_count_buffers_and_matches_fresh_ones() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.random((8, 20), dtype=np.float32)
+    d = rng.standard_normal((8, 6), dtype=np.float32)
+    tiles = [analogsim.Chip(device=analogsim.devices.ReRAM(), seed=1).tile("t", 20, 6)
+             for _ in range(2)]
+    tiles[1]._count_buffers = lambda: None  # the second tile allocates fresh results
+    for _ in range(3):
+        for tile in tiles:
+            tile.update(x, d, 0.01)
+    first = tiles[0]._counts
+    tiles[0].update(x, d, 0.01)
+    tiles[1].update(x, d, 0.01)
+    assert tiles[0]._counts is first and tiles[1]._counts is None
+    np.testing.assert_array_equal(tiles[0].arrays.conductance, tiles[1].arrays.conductance)

@@ -95,7 +95,7 @@ def _tile_matmul(xp: Any, precision: str) -> Any:
 
 
 def _count_means_with(product: Any) -> Any:
-    """``count_means(x, d, pulses_per_unit)`` whose two matmuls are ``product``.
+    """``count_means(x, d, pulses_per_unit, out=None)`` whose two matmuls are ``product``.
 
     The same float32 arithmetic as :func:`analogsim.kernels.pulsed_update.pulse_count_means`
     (``up = max((|x|^T |d| - x^T d) half, 0)``, ``down = max((|x|^T |d| + x^T d) half, 0)``),
@@ -105,13 +105,16 @@ def _count_means_with(product: Any) -> Any:
 
     from analogsim.kernels import get_xp
 
-    def count_means(x: Any, d: Any, pulses_per_unit: float) -> tuple[Any, Any]:
+    def count_means(x: Any, d: Any, pulses_per_unit: float,
+                    out: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
         xp = get_xp(x)
         magnitude = product(xp.abs(x).T, xp.abs(d))
         signed = product(x.T, d)
         half, zero = numpy.float32(0.5 * pulses_per_unit), numpy.float32(0.0)
-        up = xp.maximum((magnitude - signed) * half, zero)
-        down = xp.maximum((magnitude + signed) * half, zero)
+        if out is None:
+            out = (None, None)
+        up = xp.maximum((magnitude - signed) * half, zero, out=out[0])
+        down = xp.maximum((magnitude + signed) * half, zero, out=out[1])
         return up, down
 
     return count_means
