@@ -40,17 +40,19 @@ doubles the vectorised lanes). Every random number has a fixed counter, so
 the order and the place in which a kernel draws them does not change its results.
 
 The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
-(AVX-512 on the machine of ``benchmarks/README.md``): one draws the counts, order coins and
-noise of the row (``poisson_head``: the inversion unrolled to 6 terms), one applies both
-blocks of every device with selects instead of branches (``pulse_sums`` unrolled over 6 bits);
-between them a scalar loop settles the drift of the devices about to be pulsed, run only
-for a row with a device written before ``now`` (a vectorised check first: in training
-without a clock step no row has one; the branching loop cost about 2 ms of the 18 ms pass
-of a ReRAM update at 1024x1024, 7 ms of 24 for PCM). The rare devices the passes cannot
-finish (a mean past the limit, an inversion past 6 terms, a block of 64 pulses or more, a
-PCM pair that may be refreshed) are flagged and redone with the scalar rules, from their
-state before the pass: the results are bit for bit those of applying every device one block
-at a time (``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
+(AVX-512 on the machine of ``benchmarks/README.md``). A row none of whose devices has
+drifted since its last write (a vectorised check of the write times: in training without a
+clock step, every row) takes one pass that draws each device's counts, order coin and noise
+(``poisson_head``: the inversion unrolled to 6 terms) and applies both its blocks with
+selects instead of branches (``pulse_sums`` unrolled over 6 bits). A row with drift takes
+three: the draws into row buffers, a scalar loop that settles the drift of the devices
+about to be pulsed, the blocks. (One pass instead of three saved about 2 ms of the 13 ms
+ReRAM pass at 1024x1024; the branching settle loop cost about 2 ms of an 18 ms pass when it
+ran for every row.) The rare devices the passes cannot finish (a mean past the limit, an
+inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be refreshed) are
+flagged, keep their state, and are drawn again in full and applied with the scalar rules:
+the results are bit for bit those of applying every device one block at a time
+(``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -142,80 +144,113 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
                      step_down, bound_low, bound_high, now, p, key):
     """Fast sampler: Poisson counts from the (R, C) means, then the pulses of each device.
 
-    Row by row (see the module docstring): one vectorised pass draws every device's counts,
-    order and cycle noise; a loop settles the drift of the devices about to be pulsed (it
-    only branches where time has passed); a second vectorised pass applies both pulse
-    blocks of every device at once; the few devices flagged on the way (a large mean, a long
-    inversion, a long block, a possible refresh) are redone one block at a time with the
-    scalar rule, which gives the same numbers.
+    Row by row (see the module docstring). A row none of whose devices has drifted since
+    its last write (no clock step in between: every row in training without one) takes one
+    vectorised pass that draws every device's counts, order and cycle noise and applies
+    both its blocks. Any other row takes three: the draws, a loop that settles the drift of
+    the devices about to be pulsed, the blocks. The few devices flagged on the way (a large
+    mean, a long inversion, a long block, a possible refresh) keep their state and are
+    redone one block at a time with the scalar rule, which gives the same numbers.
     """
     rows, cols = mean_up.shape
     pairs = conductance.shape[0] == 2
     for i in numba.prange(rows):
         first = np.uint64(i * cols)
-        counts = np.empty((2, cols), dtype=np.int64)
-        z = np.empty((2, cols), dtype=np.float32)
-        up_first = np.empty(cols, dtype=np.bool_)
         slow = np.empty(cols, dtype=np.bool_)
-        _draw_row(mean_up[i], mean_down[i], key, first, counts, z, up_first, slow)
-        for j in range(cols):
-            if slow[j]:  # rare: a mean at or above the inversion limit, a long inversion
-                base = (first + np.uint64(j)) * _STRIDE
-                counts[0, j] = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP,
-                                           base + SLOT_LARGE_UP)
-                counts[1, j] = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
-                                           base + SLOT_LARGE_DOWN)
-        if pairs:
-            # Settle the devices about to be pulsed. A refresh check sees the other side as
-            # stored, before its own block settles it: a pair whose settled side was past
-            # the threshold goes to the scalar rule, from its state as it was.
-            raw = np.empty((2, cols))
-            raw_time = np.empty((2, cols))
-            settled = np.zeros((2, cols), dtype=np.bool_)
-            threshold = p[P_REFRESH]
-            stale = (_any_stale(written_at[0, i], now), _any_stale(written_at[1, i], now))
-            for side in range(2):
-                if not stale[side]:
-                    continue
-                for j in range(cols):
-                    if (counts[side, j] > 0 and stuck[side, i, j] == 0
-                            and written_at[side, i, j] != now):
-                        raw[side, j] = conductance[side, i, j]
-                        raw_time[side, j] = written_at[side, i, j]
-                        settled[side, j] = True
-                        if raw[side, j] > threshold * np.float64(bound_high[side, i, j]):
-                            slow[j] = True
-                        _settle(conductance, written_at, drift_xi, side, i, j, now, p)
-            _pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i],
-                      step_up[0, i], step_up[1, i], bound_low[0, i], bound_low[1, i],
-                      bound_high[0, i], bound_high[1, i], counts, z, p, slow)
-            for side in range(2):
-                if not stale[side]:
-                    continue  # nothing of this side was settled
-                for j in range(cols):
-                    if slow[j] and settled[side, j]:
-                        conductance[side, i, j] = raw[side, j]
-                        written_at[side, i, j] = raw_time[side, j]
+        stale_plus = _any_stale(written_at[0, i], now)
+        stale_minus = pairs and _any_stale(written_at[1, i], now)
+        if not (stale_plus or stale_minus):
+            if pairs:
+                _fused_pair_row(mean_up[i], mean_down[i], key, first, conductance[0, i],
+                                conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
+                                step_up[1, i], bound_low[0, i], bound_low[1, i],
+                                bound_high[0, i], bound_high[1, i], p, slow)
+            else:
+                _fused_element_row(mean_up[i], mean_down[i], key, first, conductance[0, i],
+                                   stuck[0, i], step_up[0, i], step_down[0, i],
+                                   bound_low[0, i], bound_high[0, i], p, slow)
         else:
-            if _any_stale(written_at[0, i], now):
-                for j in range(cols):
-                    if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
-                            and written_at[0, i, j] != now):
-                        _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
-            _element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
-                         bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
+            _drifted_row(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+                         step_down, bound_low, bound_high, now, p, key, i, stale_plus,
+                         stale_minus, slow)
         for j in range(cols):
-            if slow[j]:  # rare: apply the two blocks one by one with the scalar rule
+            if slow[j]:  # rare: draw in full and apply the two blocks with the scalar rule
                 base = (first + np.uint64(j)) * _STRIDE
+                n_up = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP,
+                                   base + SLOT_LARGE_UP)
+                n_down = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
+                                     base + SLOT_LARGE_DOWN)
+                up_first = ((_hash64_call(key, base + SLOT_UP) >> _SHIFT_32) & _ONE) != 0
+                z_up, z_down = _normal_pair32(key, base + SLOT_NOISE)
                 for turn in range(2):
-                    if (turn == 0) == up_first[j]:
+                    if (turn == 0) == up_first:
                         _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
-                                      step_down, bound_low, bound_high, i, j, counts[0, j],
-                                      True, z[0, j], key, base + SLOT_REFRESH_UP, now, p)
+                                      step_down, bound_low, bound_high, i, j, n_up, True, z_up,
+                                      key, base + SLOT_REFRESH_UP, now, p)
                     else:
                         _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
-                                      step_down, bound_low, bound_high, i, j, counts[1, j],
-                                      False, z[1, j], key, base + SLOT_REFRESH_DOWN, now, p)
+                                      step_down, bound_low, bound_high, i, j, n_down, False,
+                                      z_down, key, base + SLOT_REFRESH_DOWN, now, p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _drifted_row(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+                 step_down, bound_low, bound_high, now, p, key, i, stale_plus, stale_minus,
+                 slow):
+    """Row ``i`` when a device of it has drifted since its last write: the draws, then the
+    drift of the devices about to be pulsed settled (a branching loop), then the blocks;
+    ``slow`` flags the devices left to the scalar rule, their state kept."""
+    cols = mean_up.shape[1]
+    first = np.uint64(i * cols)
+    counts = np.empty((2, cols), dtype=np.int64)
+    z = np.empty((2, cols), dtype=np.float32)
+    up_first = np.empty(cols, dtype=np.bool_)
+    _draw_row(mean_up[i], mean_down[i], key, first, counts, z, up_first, slow)
+    for j in range(cols):
+        if slow[j]:  # rare: the full counts decide which devices are settled
+            base = (first + np.uint64(j)) * _STRIDE
+            counts[0, j] = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP,
+                                       base + SLOT_LARGE_UP)
+            counts[1, j] = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
+                                       base + SLOT_LARGE_DOWN)
+    if conductance.shape[0] == 1:
+        for j in range(cols):
+            if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
+                    and written_at[0, i, j] != now):
+                _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
+        _element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
+                     bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
+        return
+    # A refresh check sees the other side as stored, before its own block settles it: a
+    # pair whose settled side was past the threshold goes to the scalar rule, from its
+    # state as it was.
+    raw = np.empty((2, cols))
+    raw_time = np.empty((2, cols))
+    settled = np.zeros((2, cols), dtype=np.bool_)
+    threshold = p[P_REFRESH]
+    stale = (stale_plus, stale_minus)
+    for side in range(2):
+        if not stale[side]:
+            continue
+        for j in range(cols):
+            if (counts[side, j] > 0 and stuck[side, i, j] == 0
+                    and written_at[side, i, j] != now):
+                raw[side, j] = conductance[side, i, j]
+                raw_time[side, j] = written_at[side, i, j]
+                settled[side, j] = True
+                if raw[side, j] > threshold * np.float64(bound_high[side, i, j]):
+                    slow[j] = True
+                _settle(conductance, written_at, drift_xi, side, i, j, now, p)
+    _pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
+              step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
+              bound_high[1, i], counts, z, p, slow)
+    for side in range(2):
+        if not stale[side]:
+            continue  # nothing of this side was settled
+        for j in range(cols):
+            if slow[j] and settled[side, j]:
+                conductance[side, i, j] = raw[side, j]
+                written_at[side, i, j] = raw_time[side, j]
 
 
 @numba.njit(cache=True)
@@ -235,24 +270,32 @@ def _full_count(mean, key, counter, normal_counter):
     return _poisson_count(mean, _hash64_call(key, counter), z)
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _draw_device(m_up, m_down, key, base):
+    """The random part of one device: its up and down counts (one hash each,
+    ``poisson_head``), the order of its blocks (bit 32 of the up count's hash, up first
+    when set), the cycle noise of its two blocks (one float32 normal pair), and whether its
+    counts need ``poisson_count`` itself (``unfinished``)."""
+    bits_up = _hash64(key, base + SLOT_UP)
+    bits_down = _hash64(key, base + SLOT_DOWN)
+    n_up, long_up = _poisson_head(m_up, bits_up)
+    n_down, long_down = _poisson_head(m_down, bits_down)
+    up_first = ((bits_up >> _SHIFT_32) & _ONE) != 0
+    z_up, z_down = _normal_pair32(key, base + SLOT_NOISE)
+    unfinished = long_up | long_down | (m_up >= F_LIMIT) | (m_down >= F_LIMIT)
+    return n_up, n_down, up_first, z_up, z_down, unfinished
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _draw_row(mean_up, mean_down, key, first, counts, z, up_first, slow):
-    """The random part of a row, vectorised: each device's up and down counts (one hash
-    each, ``poisson_head``), the order of its blocks (bit 32 of the up count's hash), the
-    cycle noise of its two blocks (one float32 normal pair); ``slow`` flags the devices whose counts
-    need ``poisson_count`` itself."""
+    """The random part of a row (``_draw_device`` of each), vectorised, into the row
+    buffers; ``slow`` flags the devices whose counts need ``poisson_count`` itself."""
     for j in range(mean_up.shape[0]):
         base = (first + np.uint64(j)) * _STRIDE
-        bits_up = _hash64(key, base + SLOT_UP)
-        bits_down = _hash64(key, base + SLOT_DOWN)
-        m_up, m_down = mean_up[j], mean_down[j]
-        n_up, long_up = _poisson_head(m_up, bits_up)
-        n_down, long_down = _poisson_head(m_down, bits_down)
+        n_up, n_down, up_first[j], z[0, j], z[1, j], slow[j] = _draw_device(
+            mean_up[j], mean_down[j], key, base)
         counts[0, j] = n_up
         counts[1, j] = n_down
-        up_first[j] = ((bits_up >> _SHIFT_32) & _ONE) != 0
-        slow[j] = long_up | long_down | (m_up >= F_LIMIT) | (m_down >= F_LIMIT)
-        z[0, j], z[1, j] = _normal_pair32(key, base + SLOT_NOISE)
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -272,77 +315,139 @@ def _sums_small(ratio, n):
     return decay, total
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _element_blocks(start, lo, hi, step_u, step_d, n_up, n_down, up_first, z_up, z_down,
+                    gamma_up, gamma_down, dw_std):
+    """Both blocks of one bidirectional device (P = 1), in its order, float32: the scalar
+    rule's arithmetic, with selects instead of branches. A block of no pulses leaves the
+    conductance as it was."""
+    reach_u = _pulse_reach(step_u, F_ONE, hi, gamma_up)
+    reach_d = _pulse_reach(step_d, F_MINUS_ONE, lo, gamma_down)
+    n = n_up if up_first else n_down
+    reach = reach_u if up_first else reach_d
+    decay, total = _sums_small(F_ONE - reach, n)
+    moved = _pulse_block(start, step_u if up_first else step_d,
+                         F_ONE if up_first else F_MINUS_ONE, lo, hi, reach, decay, total,
+                         z_up if up_first else z_down, dw_std)
+    middle = moved if n > 0 else start
+    n = n_down if up_first else n_up
+    reach = reach_d if up_first else reach_u
+    decay, total = _sums_small(F_ONE - reach, n)
+    moved = _pulse_block(middle, step_d if up_first else step_u,
+                         F_MINUS_ONE if up_first else F_ONE, lo, hi, reach, decay, total,
+                         z_down if up_first else z_up, dw_std)
+    return moved if n > 0 else middle
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _element_row(g, stuck, step_up, step_down, low, high, counts, up_first, z, p, slow):
-    """One row of bidirectional devices (P = 1): both blocks of every device, in its order,
-    vectorised, in float32 (the scalar rule's arithmetic).
+    """One row of bidirectional devices (P = 1) from the row buffers of ``_draw_row``:
+    ``_element_blocks`` of every device, vectorised.
 
-    Arrays are the row's; ``g`` is changed in place. A block of no pulses and a stuck device
-    leave the conductance as it was. Devices flagged ``slow`` (on entry, or here for a block
-    of ``2**SMALL_BITS`` pulses or more) keep their state for the caller.
+    Arrays are the row's; ``g`` is changed in place. A stuck device keeps its conductance.
+    Devices flagged ``slow`` (on entry, or here for a block of ``2**SMALL_BITS`` pulses or
+    more) keep their state for the caller.
     """
     gamma_up, gamma_down = F32(p[P_GAMMA_UP]), F32(p[P_GAMMA_DOWN])
     dw_std = F32(p[P_DW_STD])
     for j in range(g.shape[0]):
-        start, lo, hi = g[j], low[j], high[j]
-        step_u, step_d = step_up[j], step_down[j]
         n_up, n_down = counts[0, j], counts[1, j]
-        reach_u = _pulse_reach(step_u, F_ONE, hi, gamma_up)
-        reach_d = _pulse_reach(step_d, F_MINUS_ONE, lo, gamma_down)
-        first_up = up_first[j]
-        n = n_up if first_up else n_down
-        reach = reach_u if first_up else reach_d
-        decay, total = _sums_small(F_ONE - reach, n)
-        moved = _pulse_block(start, step_u if first_up else step_d,
-                             F_ONE if first_up else F_MINUS_ONE, lo, hi, reach, decay, total,
-                             z[0, j] if first_up else z[1, j], dw_std)
-        middle = moved if n > 0 else start
-        n = n_down if first_up else n_up
-        reach = reach_d if first_up else reach_u
-        decay, total = _sums_small(F_ONE - reach, n)
-        moved = _pulse_block(middle, step_d if first_up else step_u,
-                             F_MINUS_ONE if first_up else F_ONE, lo, hi, reach, decay, total,
-                             z[1, j] if first_up else z[0, j], dw_std)
-        end = moved if n > 0 else middle
+        start = g[j]
+        end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
+                              up_first[j], z[0, j], z[1, j], gamma_up, gamma_down, dw_std)
         flagged = (slow[j] | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
         slow[j] = flagged
         g[j] = end if (stuck[j] == 0) & ~flagged else start
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _fused_element_row(mean_up, mean_down, key, first, g, stuck, step_up, step_down, low,
+                       high, p, slow):
+    """``_draw_row`` and ``_element_row`` in one vectorised pass, for a row with no drift to
+    settle: the same numbers, without the row buffers in between."""
+    gamma_up, gamma_down = F32(p[P_GAMMA_UP]), F32(p[P_GAMMA_DOWN])
+    dw_std = F32(p[P_DW_STD])
+    for j in range(g.shape[0]):
+        base = (first + np.uint64(j)) * _STRIDE
+        n_up, n_down, up_first, z_up, z_down, unfinished = _draw_device(
+            mean_up[j], mean_down[j], key, base)
+        start = g[j]
+        end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
+                              up_first, z_up, z_down, gamma_up, gamma_down, dw_std)
+        flagged = (unfinished | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
+        slow[j] = flagged
+        g[j] = end if (stuck[j] == 0) & ~flagged else start
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _pair_blocks(start_plus, start_minus, free_plus, free_minus, step_plus, step_minus,
+                 low_plus, low_minus, high_plus, high_minus, n_plus, n_minus, z_plus, z_minus,
+                 gamma, dw_std, threshold):
+    """SET pulses on both devices of one PCM pair (P = 2), float32, never lowering a
+    device: ``(end_plus, end_minus, refresh)``, ``refresh`` when a checked side ends past
+    the refresh threshold (the pair's blocks may then not be applied together)."""
+    run_plus = (n_plus > 0) & free_plus
+    run_minus = (n_minus > 0) & free_minus
+    reach = _pulse_reach(step_plus, F_ONE, high_plus, gamma)
+    decay, total = _sums_small(F_ONE - reach, n_plus)
+    moved = max(_pulse_block(start_plus, step_plus, F_ONE, low_plus, high_plus, reach, decay,
+                             total, z_plus, dw_std), start_plus)
+    end_plus = moved if run_plus else start_plus
+    reach = _pulse_reach(step_minus, F_ONE, high_minus, gamma)
+    decay, total = _sums_small(F_ONE - reach, n_minus)
+    moved = max(_pulse_block(start_minus, step_minus, F_ONE, low_minus, high_minus, reach,
+                             decay, total, z_minus, dw_std), start_minus)
+    end_minus = moved if run_minus else start_minus
+    checked = (run_plus & free_minus) | (run_minus & free_plus)
+    over = ((np.float64(end_plus) > threshold * np.float64(high_plus))
+            | (np.float64(end_minus) > threshold * np.float64(high_minus)))
+    return end_plus, end_minus, checked & over
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _pair_row(g_plus, g_minus, stuck_plus, stuck_minus, step_plus, step_minus, low_plus,
               low_minus, high_plus, high_minus, counts, z, p, slow):
-    """One row of PCM pairs (P = 2): SET pulses on G+ (up) and G- (down), never lowering a
-    device, vectorised, in float32. The two blocks of a pair touch different devices, so
-    their order matters only through a refresh; a pair that one of them may have refreshed
-    (a checked side ends past the threshold) keeps its state and is flagged ``slow`` for the
-    caller, as are long blocks and pairs flagged on entry."""
-    gamma = F32(p[P_GAMMA_UP])
-    dw_std = F32(p[P_DW_STD])
-    threshold = p[P_REFRESH]
+    """One row of PCM pairs (P = 2) from the row buffers of ``_draw_row``: ``_pair_blocks``
+    of every pair, vectorised. The two blocks of a pair touch different devices, so their
+    order matters only through a refresh; a pair that one of them may have refreshed keeps
+    its state and is flagged ``slow`` for the caller, as are long blocks and pairs flagged
+    on entry."""
+    gamma, dw_std, threshold = F32(p[P_GAMMA_UP]), F32(p[P_DW_STD]), p[P_REFRESH]
     for j in range(g_plus.shape[0]):
         start_plus, start_minus = g_plus[j], g_minus[j]
         free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
         n_plus, n_minus = counts[0, j], counts[1, j]
-        run_plus = (n_plus > 0) & free_plus
-        run_minus = (n_minus > 0) & free_minus
-        hi = high_plus[j]
-        reach = _pulse_reach(step_plus[j], F_ONE, hi, gamma)
-        decay, total = _sums_small(F_ONE - reach, n_plus)
-        moved = max(_pulse_block(start_plus, step_plus[j], F_ONE, low_plus[j], hi, reach, decay,
-                                 total, z[0, j], dw_std), start_plus)
-        end_plus = moved if run_plus else start_plus
-        hi = high_minus[j]
-        reach = _pulse_reach(step_minus[j], F_ONE, hi, gamma)
-        decay, total = _sums_small(F_ONE - reach, n_minus)
-        moved = max(_pulse_block(start_minus, step_minus[j], F_ONE, low_minus[j], hi, reach,
-                                 decay, total, z[1, j], dw_std), start_minus)
-        end_minus = moved if run_minus else start_minus
-        checked = (run_plus & free_minus) | (run_minus & free_plus)
-        over = ((np.float64(end_plus) > threshold * np.float64(high_plus[j]))
-                | (np.float64(end_minus) > threshold * np.float64(high_minus[j])))
-        flagged = (slow[j] | ((n_plus | n_minus) >= SMALL_LIMIT) | (checked & over)) & (
-            run_plus | run_minus)
+        end_plus, end_minus, refresh = _pair_blocks(
+            start_plus, start_minus, free_plus, free_minus, step_plus[j], step_minus[j],
+            low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z[0, j],
+            z[1, j], gamma, dw_std, threshold)
+        flagged = (slow[j] | ((n_plus | n_minus) >= SMALL_LIMIT) | refresh) & (
+            ((n_plus > 0) & free_plus) | ((n_minus > 0) & free_minus))
+        slow[j] = flagged
+        g_plus[j] = start_plus if flagged else end_plus
+        g_minus[j] = start_minus if flagged else end_minus
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fused_pair_row(mean_up, mean_down, key, first, g_plus, g_minus, stuck_plus, stuck_minus,
+                    step_plus, step_minus, low_plus, low_minus, high_plus, high_minus, p,
+                    slow):
+    """``_draw_row`` and ``_pair_row`` in one vectorised pass, for a row with no drift to
+    settle: the same numbers, without the row buffers in between."""
+    gamma, dw_std, threshold = F32(p[P_GAMMA_UP]), F32(p[P_DW_STD]), p[P_REFRESH]
+    for j in range(g_plus.shape[0]):
+        base = (first + np.uint64(j)) * _STRIDE
+        n_plus, n_minus, _, z_plus, z_minus, unfinished = _draw_device(
+            mean_up[j], mean_down[j], key, base)
+        start_plus, start_minus = g_plus[j], g_minus[j]
+        free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
+        end_plus, end_minus, refresh = _pair_blocks(
+            start_plus, start_minus, free_plus, free_minus, step_plus[j], step_minus[j],
+            low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z_plus,
+            z_minus, gamma, dw_std, threshold)
+        # An unfinished draw's head counts are not its counts: always the scalar rule.
+        flagged = unfinished | ((((n_plus | n_minus) >= SMALL_LIMIT) | refresh) & (
+            ((n_plus > 0) & free_plus) | ((n_minus > 0) & free_minus)))
         slow[j] = flagged
         g_plus[j] = start_plus if flagged else end_plus
         g_minus[j] = start_minus if flagged else end_minus
