@@ -43,7 +43,8 @@ same reduction with the series to ``s**9``, and Cephes' float32 polynomials for 
 cosine (the angle's offset rounded to 24 bits). It agrees with exact Box-Muller of the same
 bits to 1e-5. In a vectorised loop on the AVX-512 machine of ``benchmarks/README.md`` a pair
 took 1.8 ns, against about 4 ns for each float64 normal (twice the lanes, shorter
-polynomials).
+polynomials). ``normal_pair32_words`` is the same pair from the hash's two 32-bit halves,
+for loops that hash in a pass of their own and keep to 32-bit lanes.
 
 :func:`normal_array`, :func:`normal_pair_array` and :func:`normal_pair32_array` are the
 NumPy twins: the same operations in the same order on float64 (float32) arrays, so they
@@ -95,6 +96,11 @@ OFFSET_STEP = 0.25 * math.pi / (1 << 29)
     -1.13585365213876817300e-11, 2.08757008419747316778e-9, -2.75573141792967388112e-7,
     2.48015872888517045348e-5, -1.38888888888730564116e-3, 4.16666666666665929218e-2)
 SEVEN = np.uint64(7)
+#: 32-bit integer constants, for the angle's octant and offset as uint32.
+U32 = np.uint32
+(U_ZERO, U_ONE, U_TWO, U_FOUR, U_SEVEN) = (U32(k) for k in (0, 1, 2, 4, 7))
+U_OCTANT_SHIFT = U32(29)
+U_LOW_29 = U32((1 << 29) - 1)
 
 # The float32 pair (``normal_pair32``): every constant a float32, so the arithmetic stays
 # float32 on every target (NumPy scalars and arrays, Numba CPU, CUDA).
@@ -204,13 +210,13 @@ def build_scalar_functions(jit):
 
     @jit
     def octant_cos_sin(octant, sine, cosine):
-        """``(cos a, sin a)`` from the octant of ``a`` and the sine and cosine of its reduced
-        offset (float64 or float32 alike): octants 1, 2, 5, 6 take the sine for the cosine,
-        2, 3, 4, 5 are negative; ``sin a = cos(a - pi/2)`` is two octants back."""
-        value = sine if ((octant + ONE) & TWO) != ZERO else cosine
-        cos_a = -value if ((octant + TWO) & FOUR) != ZERO else value
-        value = sine if ((octant + SEVEN) & TWO) != ZERO else cosine
-        sin_a = -value if (octant & FOUR) != ZERO else value
+        """``(cos a, sin a)`` from the octant of ``a`` (a uint32) and the sine and cosine of
+        its reduced offset (float64 or float32 alike): octants 1, 2, 5, 6 take the sine for
+        the cosine, 2, 3, 4, 5 are negative; ``sin a = cos(a - pi/2)`` is two octants back."""
+        value = sine if ((octant + U_ONE) & U_TWO) != U_ZERO else cosine
+        cos_a = -value if ((octant + U_TWO) & U_FOUR) != U_ZERO else value
+        value = sine if ((octant + U_SEVEN) & U_TWO) != U_ZERO else cosine
+        sin_a = -value if (octant & U_FOUR) != U_ZERO else value
         return cos_a, sin_a
 
     @jit
@@ -218,7 +224,7 @@ def build_scalar_functions(jit):
         """``(cos a, sin a)``, ``a = 2 pi (bits + 1/2) / 2**32``: one evaluation of the two
         polynomials of :func:`cos_turn`; ``sin a = cos(a - pi/2)`` is two octants back, with
         the same offset."""
-        octant = bits >> OCTANT_SHIFT
+        octant = np.uint32(bits >> OCTANT_SHIFT)
         offset = bits & OFFSET_MASK
         offset = OFFSET_MASK - offset if (octant & ONE) != ZERO else offset
         t = (np.float64(offset) + 0.5) * OFFSET_STEP
@@ -244,7 +250,15 @@ def build_scalar_functions(jit):
         """Two independent standard normals as float32, from one hash: ``normal_pair`` with
         float32 arithmetic and float32 polynomials (see the module docstring)."""
         bits = hash64(key, counter)
-        m = (F32(np.uint32(bits >> SHIFT_32)) + F_HALF) * F_INV_2_32
+        return normal_pair32_words(np.uint32(bits >> SHIFT_32), np.uint32(bits & LOW_32))
+
+    @jit
+    def normal_pair32_words(high, low):
+        """:func:`normal_pair32` of the hash whose high and low 32 bits are the uint32
+        ``high`` and ``low``: 32-bit integers and float32 only, so that a loop of them runs
+        16 lanes of AVX-512 (a loop that also hashes runs 8, the lanes of its 64-bit
+        integers)."""
+        m = (F32(high) + F_HALF) * F_INV_2_32
         e = F32(0.0)
         below = m < F_BELOW_32
         m = m * F_SCALE_32 if below else m
@@ -269,11 +283,10 @@ def build_scalar_functions(jit):
         log_m = F_TWO * s * ((((F_LOG_9 * s2 + F_LOG_7) * s2 + F_LOG_5) * s2 + F_LOG_3) * s2
                              + F_ONE)
         radius = F32(math.sqrt(F_MINUS_TWO * (log_m + e * F_LN_2)))
-        angle = bits & LOW_32
-        octant = angle >> OCTANT_SHIFT
-        offset = angle & LOW_29
-        offset = LOW_29 - offset if (octant & ONE) != ZERO else offset
-        t = (F32(np.uint32(offset)) + F_HALF) * F_OFFSET_STEP
+        octant = low >> U_OCTANT_SHIFT
+        offset = low & U_LOW_29
+        offset = U_LOW_29 - offset if (octant & U_ONE) != U_ZERO else offset
+        t = (F32(offset) + F_HALF) * F_OFFSET_STEP
         t2 = t * t
         sine = t + t * t2 * ((F_SIN_0 * t2 + F_SIN_1) * t2 + F_SIN_2)
         cosine = F_ONE - F_HALF * t2 + t2 * t2 * ((F_COS_0 * t2 + F_COS_1) * t2 + F_COS_2)
@@ -282,7 +295,8 @@ def build_scalar_functions(jit):
 
     return SimpleNamespace(hash64=hash64, uniform=uniform, normal=normal, log_unit=log_unit,
                            cos_turn=cos_turn, cos_sin_turn=cos_sin_turn,
-                           normal_pair=normal_pair, normal_pair32=normal_pair32)
+                           normal_pair=normal_pair, normal_pair32=normal_pair32,
+                           normal_pair32_words=normal_pair32_words)
 
 
 def hash64_array(key: int, counters: np.ndarray) -> np.ndarray:

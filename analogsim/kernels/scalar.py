@@ -118,6 +118,15 @@ def poisson_alias_tables(limit: int = int(POISSON_INVERSION_LIMIT),
 
 #: The alias tables of the exact Poisson draws (see :func:`poisson_alias_tables`).
 POISSON_TABLES = poisson_alias_tables()
+#: The same entries as uint32 (a 7-bit alias above a 25-bit threshold), for
+#: :func:`poisson_head`'s 32-bit lanes.
+POISSON_TABLES_32 = POISSON_TABLES.astype(np.uint32)
+#: The column, coin and alias fields of a draw, read from the high 32 bits of its hash.
+U_COLUMN_SHIFT = np.uint32(COLUMN_SHIFT - 32)
+U_COIN_SHIFT = np.uint32(COIN_SHIFT - 32)
+U_COIN_MASK = np.uint32(COIN_MASK)
+U_THRESHOLD_MASK = np.uint32(THRESHOLD_MASK)
+U_ALIAS_SHIFT = np.uint32(ALIAS_SHIFT)
 
 
 def build(jit):
@@ -261,20 +270,27 @@ def build(jit):
         return (((e * y + EH_3) * y + EH_2) * y + EH_1) * y + EH_0
 
     @jit
-    def poisson_head(mean, bits):
-        """The vectorisable part of :func:`poisson_count` for a float32 ``mean``: ``(count,
-        unfinished)``, an int32 count with the inversion of the fractional part cut after 6
-        terms (``unfinished`` when the count may be larger: probability below 1e-4); 0 for
-        means outside (0, limit). Float32 arithmetic gives the same whole and fractional
-        parts as :func:`poisson_count`'s float64 (both are exact), so the same count."""
+    def poisson_head(mean, high, low):
+        """The vectorisable part of :func:`poisson_count` for a float32 ``mean`` and the hash
+        split into its uint32 halves ``high`` and ``low``: ``(count, unfinished)``, an int32
+        count with the inversion of the fractional part cut after 6 terms (``unfinished``
+        when the count may be larger: probability below 1e-4); 0 for means outside
+        (0, limit).
+
+        The same count as :func:`poisson_count` of the same 64 bits: float32 gives the same
+        whole and fractional parts as float64 (both are exact), the column and coin are the
+        same bits (57-63 and 33-56 of the hash are 25-31 and 1-24 of ``high``), and the alias
+        entries fit 32 bits (:data:`POISSON_TABLES_32`). Only 32-bit integers and float32:
+        a loop of them runs 16 lanes of AVX-512.
+        """
         m = mean if (mean > F_ZERO) & (mean < F_LIMIT) else F_ZERO
         whole = np.floor(m)
         f = m - whole
-        column = bits >> COLUMN_SHIFT
-        coin = (bits >> COIN_SHIFT) & COIN_MASK
-        entry = POISSON_TABLES[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
-        count = np.int32(column if coin < (entry & THRESHOLD_MASK) else entry >> ALIAS_SHIFT)
-        u = (F32(np.uint32(bits & LOW_32)) + F_HALF) * F_INV_2_32
+        column = high >> U_COLUMN_SHIFT
+        coin = (high >> U_COIN_SHIFT) & U_COIN_MASK
+        entry = POISSON_TABLES_32[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
+        count = np.int32(column if coin < (entry & U_THRESHOLD_MASK) else entry >> U_ALIAS_SHIFT)
+        u = (F32(low) + F_HALF) * F_INV_2_32
         term = exp_neg_fraction(f)
         total = term
         for k in range(1, 7):

@@ -28,6 +28,7 @@ from analogsim.kernels.counter_rng import hash64_array
 from analogsim.kernels.device_rules import build_device_rules
 from analogsim.kernels.pulsed_update import (
     FAST_SLOTS,
+    HASH_WORDS,
     SLOT_DOWN,
     SLOT_LARGE_DOWN,
     SLOT_LARGE_UP,
@@ -36,6 +37,7 @@ from analogsim.kernels.pulsed_update import (
     SLOT_REFRESH_UP,
     SLOT_UP,
     _draw_row,
+    _hash_row,
     apply_exact_numba,
     apply_fast_numba,
     pulse_count_means,
@@ -216,11 +218,17 @@ def test_row_draws_equal_the_scalar_rule() -> None:
     cols = mean_up.size
     first = np.uint64(4)
     counts = np.empty((2, cols), dtype=np.int64)
-    z = np.empty((2, cols))
+    z = np.empty((2, cols), dtype=np.float32)
     up_first = np.empty(cols, dtype=np.bool_)
     slow = np.empty(cols, dtype=np.bool_)
-    _draw_row(mean_up, mean_down, KEY, first, counts, z, up_first, slow)
+    words = np.empty((HASH_WORDS, cols), dtype=np.uint32)
+    _hash_row(KEY, first, words)
+    _draw_row(mean_up, mean_down, words, counts, z, up_first, slow)
     base = (first + np.arange(cols, dtype=np.uint64)) * np.uint64(FAST_SLOTS)
+    for k, slot in enumerate((SLOT_UP, SLOT_DOWN, SLOT_NOISE)):  # the halves of each hash
+        bits = hash64_array(KEY, base + slot)
+        np.testing.assert_array_equal(words[2 * k], (bits >> np.uint64(32)).astype(np.uint32))
+        np.testing.assert_array_equal(words[2 * k + 1], bits.astype(np.uint32))
     for j in range(cols):
         bits_up = np.uint64(S.hash64(KEY, base[j] + SLOT_UP))
         for k, (mean, bits, large) in enumerate((
@@ -237,6 +245,13 @@ def test_row_draws_equal_the_scalar_rule() -> None:
     assert slow[large].all() and large[4:7].all()
     # A fractional part's inversion runs past 6 terms with probability below 1e-4.
     assert (slow & ~large).mean() < 2e-3
+
+
+def test_the_32_bit_alias_tables_hold_the_same_entries() -> None:
+    from analogsim.kernels.scalar import POISSON_TABLES_32
+
+    assert POISSON_TABLES_32.dtype == np.uint32
+    np.testing.assert_array_equal(POISSON_TABLES_32.astype(np.uint64), POISSON_TABLES)
 
 
 # An eager, call-by-call copy of the samplers: every variate drawn, device by device, rules
