@@ -59,6 +59,12 @@ class Tile:
         self._uniform_variance: float | None = None
         self._compensation = 1.0
         self._counts: tuple[np.ndarray, np.ndarray] | None = None  # see _count_buffers
+        #: The chip time at which every device was last written, when one is known: updates at
+        #: that time have no drift to settle (set by program and by updates that write every
+        #: device; found here for new and loaded tiles). Changing ``arrays.written_at`` by hand
+        #: must reset it, as changing ``arrays`` must reset the cached effective weights.
+        everything_now = bool((self.arrays.written_at == chip.time).all())
+        self._settled_at: float | None = chip.time if everything_now else None
 
     # ------------------------------------------------------------------ public operations
     @property
@@ -133,12 +139,13 @@ class Tile:
             delta = (inputs.T @ errors) * np.float32(lr * self.device.g_max / self.weight_scale)
             arrays.conductance[0] -= delta
             arrays.written_at[0] = now
+            self._settled_at = now
         elif sampler == "fast":
             pulses_per_unit = lr / (self.weight_scale * self.device.dw_min)
             up, down = kernels.count_means(inputs, errors, pulses_per_unit,
                                            out=self._count_buffers())
             kernels.apply_fast(up, down, *self._state_arrays(), now, self._params,
-                               self._key(rng))
+                               self._key(rng), settled=self._settled_at == now)
         else:
             self._update_exact(inputs, errors, lr, rng)
         self._cache_time = None
@@ -175,6 +182,7 @@ class Tile:
                                    self.arrays.bound_high, self._chip.time, self._params,
                                    self._key(rng))
         self._cache_time = None
+        self._settled_at = self._chip.time  # every device that is not stuck was written now
         if self.periphery.drift_compensation:
             self.calibrate_drift()
 

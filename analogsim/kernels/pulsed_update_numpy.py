@@ -315,8 +315,12 @@ def pulse_count_means_numpy(x, d, pulses_per_unit, out=None):
 
 
 def apply_fast_numpy(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
-                     step_down, bound_low, bound_high, now, p, key):
+                     step_down, bound_low, bound_high, now, p, key, settled=False):
     """NumPy reference of :func:`~analogsim.kernels.pulsed_update.apply_fast_numba`.
+
+    ``settled`` (the caller's promise that no device has drift to settle) changes nothing
+    here: the reference checks every pulsed device's write time, as the kernel does without
+    the promise.
 
     ``mean_up``, ``mean_down``: (R, C) float32 expected counts; state arrays (P, R, C),
     ``conductance`` and ``written_at`` changed in place. Device ``e = i C + j`` uses counters

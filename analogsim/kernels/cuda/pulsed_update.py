@@ -142,8 +142,12 @@ def _check_state(owner: str, shape: tuple[int, ...], arrays: tuple[Any, ...]) ->
 
 def apply_fast_cuda(mean_up: Any, mean_down: Any, conductance: Any, written_at: Any,
                     drift_xi: Any, stuck: Any, step_up: Any, step_down: Any, bound_low: Any,
-                    bound_high: Any, now: float, p: Any, key: Any) -> None:
+                    bound_high: Any, now: float, p: Any, key: Any,
+                    settled: bool = False) -> None:
     """CUDA version of :func:`analogsim.kernels.pulsed_update.apply_fast_numba`.
+
+    ``settled`` (no device has drift to settle) changes nothing here: each thread checks its
+    own device's write time, which it reads with the device's state anyway.
 
     mean_up, mean_down : (R, C) float32 expected pulse counts; the state arrays are (P, R, C)
     device arrays as in :class:`analogsim._tile_parameters.TileArrays`, updated in place.
