@@ -213,10 +213,11 @@ def build_scalar_functions(jit):
         """``(cos a, sin a)`` from the octant of ``a`` (a uint32) and the sine and cosine of
         its reduced offset (float64 or float32 alike): octants 1, 2, 5, 6 take the sine for
         the cosine, 2, 3, 4, 5 are negative; ``sin a = cos(a - pi/2)`` is two octants back."""
-        value = sine if ((octant + U_ONE) & U_TWO) != U_ZERO else cosine
-        cos_a = -value if ((octant + U_TWO) & U_FOUR) != U_ZERO else value
-        value = sine if ((octant + U_SEVEN) & U_TWO) != U_ZERO else cosine
-        sin_a = -value if (octant & U_FOUR) != U_ZERO else value
+        # uint32 casts: Numba widens the integer arithmetic, LLVM narrows it back.
+        value = sine if U32((octant + U_ONE) & U_TWO) != U_ZERO else cosine
+        cos_a = -value if U32((octant + U_TWO) & U_FOUR) != U_ZERO else value
+        value = sine if U32((octant + U_SEVEN) & U_TWO) != U_ZERO else cosine
+        sin_a = -value if U32(octant & U_FOUR) != U_ZERO else value
         return cos_a, sin_a
 
     @jit
@@ -283,9 +284,9 @@ def build_scalar_functions(jit):
         log_m = F_TWO * s * ((((F_LOG_9 * s2 + F_LOG_7) * s2 + F_LOG_5) * s2 + F_LOG_3) * s2
                              + F_ONE)
         radius = F32(math.sqrt(F_MINUS_TWO * (log_m + e * F_LN_2)))
-        octant = low >> U_OCTANT_SHIFT
-        offset = low & U_LOW_29
-        offset = U_LOW_29 - offset if (octant & U_ONE) != U_ZERO else offset
+        octant = U32(low >> U_OCTANT_SHIFT)
+        offset = U32(low & U_LOW_29)
+        offset = U32(U_LOW_29 - offset) if U32(octant & U_ONE) != U_ZERO else offset
         t = (F32(offset) + F_HALF) * F_OFFSET_STEP
         t2 = t * t
         sine = t + t * t2 * ((F_SIN_0 * t2 + F_SIN_1) * t2 + F_SIN_2)

@@ -99,6 +99,9 @@ HASH_WORDS = 6
 #: unrolled over that many bits); longer ones go to the scalar rule.
 SMALL_BITS = 6
 SMALL_LIMIT = 1 << SMALL_BITS
+_BITS = np.array([1 << bit for bit in range(SMALL_BITS)], dtype=np.int32)
+_I_ZERO = np.int32(0)
+_SMALL_LIMIT = np.int32(SMALL_LIMIT)
 
 
 def pulse_count_means(x, d, pulses_per_unit, out=None):
@@ -333,8 +336,9 @@ def _sums_small(ratio, n):
     total = F_ZERO
     power = ratio
     span = F_ONE
+    count = np.int32(n)
     for bit in range(SMALL_BITS):
-        on = ((n >> bit) & 1) != 0
+        on = np.int32(count & _BITS[bit]) != _I_ZERO  # int32 lanes (the cast narrows)
         total = total + decay * span if on else total
         decay = decay * power if on else decay
         span = span * (F_ONE + power)
@@ -356,14 +360,14 @@ def _element_blocks(start, lo, hi, step_u, step_d, n_up, n_down, up_first, z_up,
     moved = _pulse_block(start, step_u if up_first else step_d,
                          F_ONE if up_first else F_MINUS_ONE, lo, hi, reach, decay, total,
                          z_up if up_first else z_down, dw_std)
-    middle = moved if n > 0 else start
+    middle = moved if n > _I_ZERO else start
     n = n_down if up_first else n_up
     reach = reach_d if up_first else reach_u
     decay, total = _sums_small(F_ONE - reach, n)
     moved = _pulse_block(middle, step_d if up_first else step_u,
                          F_MINUS_ONE if up_first else F_ONE, lo, hi, reach, decay, total,
                          z_down if up_first else z_up, dw_std)
-    return moved if n > 0 else middle
+    return moved if n > _I_ZERO else middle
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -382,7 +386,7 @@ def _element_row(g, stuck, step_up, step_down, low, high, counts, up_first, z, p
         start = g[j]
         end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
                               up_first[j], z[0, j], z[1, j], gamma_up, gamma_down, dw_std)
-        flagged = (slow[j] | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
+        flagged = (slow[j] | (np.int32(n_up | n_down) >= _SMALL_LIMIT)) & (stuck[j] == 0)
         slow[j] = flagged
         g[j] = end if (stuck[j] == 0) & ~flagged else start
 
@@ -400,7 +404,7 @@ def _fused_element_row(mean_up, mean_down, words, g, stuck, step_up, step_down, 
         start = g[j]
         end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
                               up_first, z_up, z_down, gamma_up, gamma_down, dw_std)
-        flagged = (unfinished | ((n_up | n_down) >= SMALL_LIMIT)) & (stuck[j] == 0)
+        flagged = (unfinished | (np.int32(n_up | n_down) >= _SMALL_LIMIT)) & (stuck[j] == 0)
         slow[j] = flagged
         g[j] = end if (stuck[j] == 0) & ~flagged else start
 
@@ -412,8 +416,8 @@ def _pair_blocks(start_plus, start_minus, free_plus, free_minus, step_plus, step
     """SET pulses on both devices of one PCM pair (P = 2), float32, never lowering a
     device: ``(end_plus, end_minus, refresh)``, ``refresh`` when a checked side ends past
     the refresh threshold (the pair's blocks may then not be applied together)."""
-    run_plus = (n_plus > 0) & free_plus
-    run_minus = (n_minus > 0) & free_minus
+    run_plus = (n_plus > _I_ZERO) & free_plus
+    run_minus = (n_minus > _I_ZERO) & free_minus
     reach = _pulse_reach(step_plus, F_ONE, high_plus, gamma)
     decay, total = _sums_small(F_ONE - reach, n_plus)
     moved = max(_pulse_block(start_plus, step_plus, F_ONE, low_plus, high_plus, reach, decay,
@@ -447,7 +451,7 @@ def _pair_row(g_plus, g_minus, stuck_plus, stuck_minus, step_plus, step_minus, l
             start_plus, start_minus, free_plus, free_minus, step_plus[j], step_minus[j],
             low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z[0, j],
             z[1, j], gamma, dw_std, threshold)
-        flagged = (slow[j] | ((n_plus | n_minus) >= SMALL_LIMIT) | refresh) & (
+        flagged = (slow[j] | (np.int32(n_plus | n_minus) >= _SMALL_LIMIT) | refresh) & (
             ((n_plus > 0) & free_plus) | ((n_minus > 0) & free_minus))
         slow[j] = flagged
         g_plus[j] = start_plus if flagged else end_plus
@@ -470,8 +474,8 @@ def _fused_pair_row(mean_up, mean_down, words, g_plus, g_minus, stuck_plus, stuc
             low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z_plus,
             z_minus, gamma, dw_std, threshold)
         # An unfinished draw's head counts are not its counts: always the scalar rule.
-        flagged = unfinished | ((((n_plus | n_minus) >= SMALL_LIMIT) | refresh) & (
-            ((n_plus > 0) & free_plus) | ((n_minus > 0) & free_minus)))
+        flagged = unfinished | (((np.int32(n_plus | n_minus) >= _SMALL_LIMIT) | refresh) & (
+            ((n_plus > _I_ZERO) & free_plus) | ((n_minus > _I_ZERO) & free_minus)))
         slow[j] = flagged
         g_plus[j] = start_plus if flagged else end_plus
         g_minus[j] = start_minus if flagged else end_minus

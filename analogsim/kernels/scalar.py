@@ -286,15 +286,18 @@ def build(jit):
         m = mean if (mean > F_ZERO) & (mean < F_LIMIT) else F_ZERO
         whole = np.floor(m)
         f = m - whole
-        column = high >> U_COLUMN_SHIFT
-        coin = (high >> U_COIN_SHIFT) & U_COIN_MASK
+        # Numba widens 32-bit integer arithmetic to 64 bits; the casts let LLVM narrow it
+        # back, so that the loop keeps 16 lanes.
+        column = np.uint32(high >> U_COLUMN_SHIFT)
+        coin = np.uint32((high >> U_COIN_SHIFT) & U_COIN_MASK)
         entry = POISSON_TABLES_32[np.int64(whole) * POISSON_COLUMNS + np.int64(column)]
-        count = np.int32(column if coin < (entry & U_THRESHOLD_MASK) else entry >> U_ALIAS_SHIFT)
+        keep = np.uint32(entry & U_THRESHOLD_MASK)
+        count = np.int32(column if coin < keep else np.uint32(entry >> U_ALIAS_SHIFT))
         u = (F32(low) + F_HALF) * F_INV_2_32
         term = exp_neg_fraction(f)
         total = term
         for k in range(1, 7):
-            count += np.int32(u > total)
+            count = np.int32(count + np.int32(u > total))
             term = term * (f * F32(1.0 / k))
             total += term
         return count, u > total
