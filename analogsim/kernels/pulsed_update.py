@@ -40,13 +40,16 @@ doubles the vectorised lanes). Every random number has a fixed counter, so
 the order and the place in which a kernel draws them does not change its results.
 
 The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
-(AVX-512 on the machine of ``benchmarks/README.md``). A row none of whose devices has
-drifted since its last write (a vectorised check of the write times: in training without a
-clock step, every row) takes one pass that draws each device's counts, order coin and noise
-(``poisson_head``: the inversion unrolled to 6 terms) and applies both its blocks with
-selects instead of branches (``pulse_sums`` unrolled over 6 bits). A row with drift takes
-three: the draws into row buffers, a scalar loop that settles the drift of the devices
-about to be pulsed, the blocks. (One pass instead of three saved about 2 ms of the 13 ms
+(AVX-512 on the machine of ``benchmarks/README.md``). A first pass writes the three hashes
+of each device into a row buffer of uint32 halves (``_hash_row``), so that everything after
+it runs on 32-bit lanes: 16 a vector, not the 8 of 64-bit integers. A row none of whose
+devices has drifted since its last write (a vectorised check of the write times, skipped
+when the caller passes ``settled=True``: in training without a clock step, every row) then
+takes one pass that draws each device's counts, order coin and noise (``poisson_head``: the
+inversion unrolled to 6 terms) and applies both its blocks with selects instead of branches
+(``pulse_sums`` unrolled over 6 bits). A row with drift takes three: the draws into row
+buffers, a scalar loop that settles the drift of the devices about to be pulsed, the
+blocks. (One pass instead of three saved about 2 ms of the 13 ms
 ReRAM pass at 1024x1024; the branching settle loop cost about 2 ms of an 18 ms pass when it
 ran for every row.) The rare devices the passes cannot finish (a mean past the limit, an
 inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be refreshed) are
