@@ -76,7 +76,6 @@ _pulse_device = RULES.pulse_device
 _settle = RULES.settle
 _uniform = S.uniform
 _hash64 = RNG.hash64
-_normal_pair32 = RNG.normal_pair32
 _normal_pair32_words = RNG.normal_pair32_words
 _poisson_head = SI.poisson_head
 _pulse_reach = SI.pulse_reach
@@ -93,7 +92,6 @@ FAST_SLOTS = 7
 _STRIDE = np.uint64(FAST_SLOTS)
 _SHIFT_32 = np.uint64(32)
 _LOW_32 = np.uint64(0xFFFFFFFF)
-_ONE = np.uint64(1)
 _U_ZERO, _U_ONE = np.uint32(0), np.uint32(1)
 #: Hash words of a device in a row's buffer: the high and low halves of its up-count,
 #: down-count and noise hashes (``_hash_row``).
@@ -200,8 +198,8 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
                                    base + SLOT_LARGE_UP)
                 n_down = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
                                      base + SLOT_LARGE_DOWN)
-                up_first = ((_hash64_call(key, base + SLOT_UP) >> _SHIFT_32) & _ONE) != 0
-                z_up, z_down = _normal_pair32(key, base + SLOT_NOISE)
+                up_first = (words[0, j] & _U_ONE) != _U_ZERO
+                z_up, z_down = _normal_pair32_words(words[4, j], words[5, j])
                 for turn in range(2):
                     if (turn == 0) == up_first:
                         _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
@@ -355,27 +353,28 @@ def _sums_small(ratio, n):
 
 
 @numba.njit(inline="always", error_model="numpy")
+def _element_block(g, going_up, n, lo, hi, step_u, step_d, reach_u, reach_d, z_up, z_down,
+                   dw_std):
+    """One block of a bidirectional device, up or down as ``going_up`` selects: the scalar
+    rule's float32 arithmetic, with selects instead of branches. A block of no pulses leaves
+    the conductance as it was."""
+    reach = reach_u if going_up else reach_d
+    decay, total = _sums_small(F_ONE - reach, n)
+    moved = _pulse_block(g, step_u if going_up else step_d, F_ONE if going_up else F_MINUS_ONE,
+                         lo, hi, reach, decay, total, z_up if going_up else z_down, dw_std)
+    return moved if n > _I_ZERO else g
+
+
+@numba.njit(inline="always", error_model="numpy")
 def _element_blocks(start, lo, hi, step_u, step_d, n_up, n_down, up_first, z_up, z_down,
                     gamma_up, gamma_down, dw_std):
-    """Both blocks of one bidirectional device (P = 1), in its order, float32: the scalar
-    rule's arithmetic, with selects instead of branches. A block of no pulses leaves the
-    conductance as it was."""
+    """Both blocks of one bidirectional device (P = 1), in its order."""
     reach_u = _pulse_reach(step_u, F_ONE, hi, gamma_up)
     reach_d = _pulse_reach(step_d, F_MINUS_ONE, lo, gamma_down)
-    n = n_up if up_first else n_down
-    reach = reach_u if up_first else reach_d
-    decay, total = _sums_small(F_ONE - reach, n)
-    moved = _pulse_block(start, step_u if up_first else step_d,
-                         F_ONE if up_first else F_MINUS_ONE, lo, hi, reach, decay, total,
-                         z_up if up_first else z_down, dw_std)
-    middle = moved if n > _I_ZERO else start
-    n = n_down if up_first else n_up
-    reach = reach_d if up_first else reach_u
-    decay, total = _sums_small(F_ONE - reach, n)
-    moved = _pulse_block(middle, step_d if up_first else step_u,
-                         F_MINUS_ONE if up_first else F_ONE, lo, hi, reach, decay, total,
-                         z_down if up_first else z_up, dw_std)
-    return moved if n > _I_ZERO else middle
+    middle = _element_block(start, up_first, n_up if up_first else n_down, lo, hi, step_u,
+                            step_d, reach_u, reach_d, z_up, z_down, dw_std)
+    return _element_block(middle, not up_first, n_down if up_first else n_up, lo, hi, step_u,
+                          step_d, reach_u, reach_d, z_up, z_down, dw_std)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -418,24 +417,29 @@ def _fused_element_row(mean_up, mean_down, words, g, stuck, step_up, step_down, 
 
 
 @numba.njit(inline="always", error_model="numpy")
+def _set_block(start, run, n, step, low, high, z, gamma, dw_std):
+    """``n`` SET pulses on one device of a PCM pair, float32, never lowering it; the device
+    as it was unless ``run``."""
+    reach = _pulse_reach(step, F_ONE, high, gamma)
+    decay, total = _sums_small(F_ONE - reach, n)
+    moved = max(_pulse_block(start, step, F_ONE, low, high, reach, decay, total, z, dw_std),
+                start)
+    return moved if run else start
+
+
+@numba.njit(inline="always", error_model="numpy")
 def _pair_blocks(start_plus, start_minus, free_plus, free_minus, step_plus, step_minus,
                  low_plus, low_minus, high_plus, high_minus, n_plus, n_minus, z_plus, z_minus,
                  gamma, dw_std, threshold):
-    """SET pulses on both devices of one PCM pair (P = 2), float32, never lowering a
-    device: ``(end_plus, end_minus, refresh)``, ``refresh`` when a checked side ends past
-    the refresh threshold (the pair's blocks may then not be applied together)."""
+    """SET pulses on both devices of one PCM pair (P = 2): ``(end_plus, end_minus,
+    refresh)``, ``refresh`` when a checked side ends past the refresh threshold (the pair's
+    blocks may then not be applied together)."""
     run_plus = (n_plus > _I_ZERO) & free_plus
     run_minus = (n_minus > _I_ZERO) & free_minus
-    reach = _pulse_reach(step_plus, F_ONE, high_plus, gamma)
-    decay, total = _sums_small(F_ONE - reach, n_plus)
-    moved = max(_pulse_block(start_plus, step_plus, F_ONE, low_plus, high_plus, reach, decay,
-                             total, z_plus, dw_std), start_plus)
-    end_plus = moved if run_plus else start_plus
-    reach = _pulse_reach(step_minus, F_ONE, high_minus, gamma)
-    decay, total = _sums_small(F_ONE - reach, n_minus)
-    moved = max(_pulse_block(start_minus, step_minus, F_ONE, low_minus, high_minus, reach,
-                             decay, total, z_minus, dw_std), start_minus)
-    end_minus = moved if run_minus else start_minus
+    end_plus = _set_block(start_plus, run_plus, n_plus, step_plus, low_plus, high_plus, z_plus,
+                          gamma, dw_std)
+    end_minus = _set_block(start_minus, run_minus, n_minus, step_minus, low_minus, high_minus,
+                           z_minus, gamma, dw_std)
     checked = (run_plus & free_minus) | (run_minus & free_plus)
     over = ((np.float64(end_plus) > threshold * np.float64(high_plus))
             | (np.float64(end_minus) > threshold * np.float64(high_minus)))
