@@ -97,20 +97,21 @@ def test_local_estimate_matches_the_exact_gradient_as_theory_says(fg_digits) -> 
     learner = ForwardGradient()
     learner.fit(net, fg_digits.train, epochs=1, rng=0, progress=False)
     learner.n_perturbations = K
-    rng = np.random.default_rng(7)
-    x, y = fg_digits.train.x[:200], fg_digits.train.y[:200]
-    _, pre, _ = _forward(net, x, rng)
-    estimates = learner._local_activity(net, pre, y, rng)
-    for layer, z, readout, estimate in zip(net.layers, pre, learner._readouts(net), estimates,
-                                           strict=True):
-        h = activate(layer.activation, z)
-        features = readout_features(net, h)
-        grad_logits = logit_gradient(readout(features).astype(np.float64), y) * len(y)
-        grad_h = normalise_backward(net.normalisation, h, grad_logits @ readout.weight.T)
-        exact = grad_h * activation_derivative(layer.activation, z)
+    for estimate, exact in _estimates_and_exact(net, learner, fg_digits.train):
         cosine = np.sum(estimate * exact) / np.linalg.norm(estimate) / np.linalg.norm(exact)
         assert cosine == pytest.approx(1 / np.sqrt(1 + (d + 1) / K), abs=0.03)
         assert np.sum(estimate * exact) / np.sum(exact * exact) == pytest.approx(1, abs=0.06)
+
+
+def _estimates_and_exact(net, learner, data) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(local estimate, exact local gradient) of every layer on the first 200 samples."""
+    rng = np.random.default_rng(7)
+    x, y = data.x[:200], data.y[:200]
+    _, pre, _ = _forward(net, x, rng)
+    estimates = learner._local_activity(net, pre, y, rng)
+    return [(estimate, _exact_local_gradient(net, layer, z, readout, y))
+            for layer, z, readout, estimate in zip(net.layers, pre, learner._readouts(net),
+                                                   estimates, strict=True)]
 
 
 def _exact_local_gradient(net, layer, z, readout, y) -> np.ndarray:
@@ -156,13 +157,7 @@ def test_group_estimate_has_the_variance_of_one_group(fg_digits) -> None:
     K, d_g = 16, 4
     learner = ForwardGradient(groups=8, n_perturbations=K)
     learner.fit(net, fg_digits.train, epochs=1, rng=0, progress=False)
-    rng = np.random.default_rng(7)
-    x, y = fg_digits.train.x[:200], fg_digits.train.y[:200]
-    _, pre, _ = _forward(net, x, rng)
-    estimates = learner._local_activity(net, pre, y, rng)
-    for layer, z, readout, estimate in zip(net.layers, pre, learner._readouts(net), estimates,
-                                           strict=True):
-        exact = _exact_local_gradient(net, layer, z, readout, y)
+    for estimate, exact in _estimates_and_exact(net, learner, fg_digits.train):
         cosine = np.sum(estimate * exact) / np.linalg.norm(estimate) / np.linalg.norm(exact)
         assert cosine == pytest.approx(1 / np.sqrt(1 + (d_g + 1) / K), abs=0.03)
         assert np.sum(estimate * exact) / np.sum(exact * exact) == pytest.approx(1, abs=0.06)

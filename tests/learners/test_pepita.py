@@ -55,22 +55,27 @@ def test_seeded_runs_are_reproducible(digits: asim.datasets.Dataset) -> None:
         np.testing.assert_array_equal(first, second)
 
 
+def _reference_forward(weights: list[np.ndarray], biases: list[np.ndarray], norms: list[str],
+                       inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Float64 forward pass: each layer's normalised input (``norms[l]``) and its output
+    (ReLU but the last)."""
+    seen, outs, h = [], [], inputs
+    for index, (weight, bias, norm) in enumerate(zip(weights, biases, norms, strict=True)):
+        h_in = normalise(norm, h)
+        h = h_in @ weight + bias
+        h = h if index == len(weights) - 1 else np.maximum(h, 0.0)
+        seen.append(h_in)
+        outs.append(h)
+    return seen, outs
+
+
 def _reference_step(weights: list[np.ndarray], biases: list[np.ndarray], projection: np.ndarray,
                     x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
     """The paper's updates dW_l (as W <- W - lr dW_l), in float64 from the weights."""
-    def forward(inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        seen, outs, h = [], [], inputs
-        for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-            h_in = normalise("rms" if index else "none", h)
-            h = h_in @ weight + bias
-            h = h if index == len(weights) - 1 else np.maximum(h, 0.0)
-            seen.append(h_in)
-            outs.append(h)
-        return seen, outs
-
-    _, outs = forward(x)
+    norms = ["none"] + ["rms"] * (len(weights) - 1)
+    _, outs = _reference_forward(weights, biases, norms, x)
     error = softmax(outs[-1], axis=1) - np.eye(weights[-1].shape[1])[y]
-    seen_mod, outs_mod = forward(x - error @ projection)
+    seen_mod, outs_mod = _reference_forward(weights, biases, norms, x - error @ projection)
     signals = [outs[k] - outs_mod[k] for k in range(len(weights) - 1)] + [error]
     return [seen_mod[k].T @ signals[k] / len(y) for k in range(len(weights))]
 
@@ -97,19 +102,10 @@ def _options_reference_step(weights: list[np.ndarray], biases: list[np.ndarray],
                             decay: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """(dW_l, db_l) of the rule with every layer's input layer-normalised, the hidden signal
     rescaled per sample to |e| and the activity penalty added, in float64 from the weights."""
-    def forward(inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        seen, outs, h = [], [], inputs
-        for index, (weight, bias) in enumerate(zip(weights, biases, strict=True)):
-            h_in = normalise("layer", h)
-            h = h_in @ weight + bias
-            h = h if index == len(weights) - 1 else np.maximum(h, 0.0)
-            seen.append(h_in)
-            outs.append(h)
-        return seen, outs
-
-    _, outs = forward(x)
+    norms = ["layer"] * len(weights)
+    _, outs = _reference_forward(weights, biases, norms, x)
     error = softmax(outs[-1], axis=1) - np.eye(weights[-1].shape[1])[y]
-    seen_mod, outs_mod = forward(x - error @ projection)
+    seen_mod, outs_mod = _reference_forward(weights, biases, norms, x - error @ projection)
     steps = []
     for k in range(len(weights)):
         signal = error
