@@ -63,6 +63,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from analogsim.errors import ParameterError, ShapeError
 from analogsim.kernels._cpu_scalar import RNG, RULES, SI, S
 from analogsim.kernels.counter_rng import F32, F_ONE
 from analogsim.kernels.physics import P_DW_STD, P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
@@ -130,11 +131,29 @@ def pulse_count_means(x, d, pulses_per_unit, out=None):
         magnitude = np.abs(x).T @ np.abs(d)
         signed = x.T @ d
     else:
+        check_count_buffers("pulse_count_means", out, (x.shape[1], d.shape[1]))
         magnitude, signed = out
         np.matmul(np.abs(x).T, np.abs(d), out=magnitude)
         np.matmul(x.T, d, out=signed)
     split_counts_numba(magnitude, signed, np.float32(0.5 * pulses_per_unit))
     return magnitude, signed
+
+
+def check_count_buffers(owner: str, out: object, shape: tuple[int, int]) -> None:
+    """Raise unless ``out`` is a pair of C-contiguous float32 arrays of ``shape`` (the
+    ``out`` of the ``count_means`` kernels; NumPy or CuPy arrays)."""
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        raise ParameterError(f"The 'out' argument of {owner} must be a pair of arrays "
+                             f"(up, down). Got {type(out).__name__} instead.")
+    for array in out:
+        good = (getattr(array, "dtype", None) == np.float32
+                and tuple(getattr(array, "shape", ())) == tuple(shape)
+                and array.flags.c_contiguous)
+        if not good:
+            raise ShapeError(
+                f"The 'out' arrays of {owner} must be C-contiguous float32 arrays of shape "
+                f"{tuple(shape)}. Got {getattr(array, 'dtype', type(array).__name__)} of "
+                f"shape {tuple(getattr(array, 'shape', ()))} instead.")
 
 
 @numba.njit(parallel=True, cache=True)

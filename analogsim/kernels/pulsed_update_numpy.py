@@ -63,6 +63,7 @@ from analogsim.kernels.pulsed_update import (
     SLOT_REFRESH_DOWN,
     SLOT_REFRESH_UP,
     SLOT_UP,
+    check_count_buffers,
 )
 from analogsim.kernels.scalar import (
     ALIAS_SHIFT,
@@ -309,6 +310,8 @@ def pulse_count_means_numpy(x, d, pulses_per_unit, out=None):
     half = np.float32(0.5 * pulses_per_unit)
     if out is None:
         out = (None, None)
+    else:
+        check_count_buffers("pulse_count_means_numpy", out, magnitude.shape)
     up = np.maximum((magnitude - signed) * half, 0.0, dtype=np.float32, out=out[0])
     down = np.maximum((magnitude + signed) * half, 0.0, dtype=np.float32, out=out[1])
     return up, down

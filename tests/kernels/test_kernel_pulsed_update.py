@@ -418,3 +418,19 @@ def test_a_tile_reuses_its_count_buffers_and_matches_fresh_ones() -> None:
     tiles[1].update(x, d, 0.01)
     assert tiles[0]._counts is first and tiles[1]._counts is None
     np.testing.assert_array_equal(tiles[0].arrays.conductance, tiles[1].arrays.conductance)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_pulse_count_means_reject_bad_buffers_by_name(kernels: str) -> None:
+    from analogsim.errors import ParameterError, ShapeError
+
+    x = np.ones((4, 6), dtype=np.float32)
+    d = np.ones((4, 3), dtype=np.float32)
+    count_means = get_kernels(kernels).count_means
+    good = np.empty((6, 3), dtype=np.float32)
+    with pytest.raises(ParameterError, match=r"'out'.*pair of arrays"):
+        count_means(x, d, 1.0, out=good)
+    for bad in (np.empty((6, 3)), np.empty((3, 6), dtype=np.float32),
+                np.empty((3, 6), dtype=np.float32).T):
+        with pytest.raises(ShapeError, match=r"'out' arrays .*float32 arrays of shape \(6, 3\)"):
+            count_means(x, d, 1.0, out=(good, bad))

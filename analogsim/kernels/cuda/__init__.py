@@ -104,6 +104,7 @@ def _count_means_with(product: Any) -> Any:
     import numpy
 
     from analogsim.kernels import get_xp
+    from analogsim.kernels.pulsed_update import check_count_buffers
 
     def count_means(x: Any, d: Any, pulses_per_unit: float,
                     out: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
@@ -113,6 +114,8 @@ def _count_means_with(product: Any) -> Any:
         half, zero = numpy.float32(0.5 * pulses_per_unit), numpy.float32(0.0)
         if out is None:
             out = (None, None)
+        else:
+            check_count_buffers("count_means", out, magnitude.shape)
         up = xp.maximum((magnitude - signed) * half, zero, out=out[0])
         down = xp.maximum((magnitude + signed) * half, zero, out=out[1])
         return up, down
