@@ -7,6 +7,10 @@
 
 from __future__ import annotations
 
+from analogsim._idle_threads import set_idle_thread_defaults
+
+set_idle_thread_defaults()  # before NumPy's OpenBLAS and Numba's OpenMP pool load
+
 from analogsim import datasets, devices, errors, kernels, learners
 from analogsim.chip import Chip
 from analogsim.network import Network

@@ -296,8 +296,11 @@ def format_table(results: Sequence[Measurement]) -> str:
 
 
 def thread_settings() -> dict[str, Any]:
-    """Threads the timed code uses: Numba's count and layer, the BLAS library's."""
+    """Threads the timed code uses: Numba's count and layer, the BLAS library's, and the
+    idle-thread settings (:mod:`analogsim._idle_threads`)."""
     import numba
+
+    from analogsim._idle_threads import idle_thread_report
 
     try:
         layer = numba.threading_layer()
@@ -307,6 +310,7 @@ def thread_settings() -> dict[str, Any]:
                                 "numba_threads_max": numba.config.NUMBA_NUM_THREADS,
                                 "numba_threading_layer": layer}
     settings["blas"] = blas_info()
+    settings["idle_threads"] = idle_thread_report()
     return settings
 
 

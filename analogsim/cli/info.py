@@ -138,4 +138,7 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{pool['architecture']})")
     if not threads["blas"]:
         lines.append(f"  {'BLAS':<14} unknown (install threadpoolctl to see it)")
+    lines.append("idle threads (sleep instead of polling; see docs/architecture.md, Threads):")
+    for name, state in threads["idle_threads"].items():
+        lines.append(f"  {name} = {state}")
     return "\n".join(lines)
