@@ -39,9 +39,11 @@ they scale a noise whose std is itself a float32-sized fraction of a step, and f
 doubles the vectorised lanes). Every random number has a fixed counter, so
 the order and the place in which a kernel draws them does not change its results.
 
-The CPU fast sampler works a row of devices at a time, in passes that LLVM vectorises
-(AVX-512 on the machine of ``benchmarks/README.md``). A first pass writes the three hashes
-of each device into a row buffer of uint32 halves (``_hash_row``), so that everything after
+The CPU fast sampler works a row of devices at a time (the passes of
+:mod:`analogsim.kernels.fast_rows`), in chunks of ``ROWS_PER_CHUNK`` rows shared out among
+the threads, in passes that LLVM vectorises (AVX-512 on the machine of
+``benchmarks/README.md``). A first pass writes the three hashes
+of each device into a row buffer of uint32 halves (``hash_row``), so that everything after
 it runs on 32-bit lanes: 16 a vector, not the 8 of 64-bit integers. A row none of whose
 devices has drifted since its last write (a vectorised check of the write times, skipped
 when the caller passes ``settled=True``: in training without a clock step, every row) then
@@ -53,9 +55,12 @@ blocks. (One pass instead of three saved about 2 ms of the 13 ms
 ReRAM pass at 1024x1024; the branching settle loop cost about 2 ms of an 18 ms pass when it
 ran for every row.) The rare devices the passes cannot finish (a mean past the limit, an
 inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be refreshed) are
-flagged, keep their state, and are drawn again in full and applied with the scalar rules:
-the results are bit for bit those of applying every device one block at a time
-(``tests/kernels/test_kernel_pulsed_update.py``). Times are in ``benchmarks/README.md``.
+flagged, keep their state, and are drawn again in full and applied with the scalar rules,
+except the flagged PCM pairs of settled rows with no stuck device: about 1 % of the pairs
+of an array in use, they are set aside and applied by a vectorised pass of their own
+(:mod:`analogsim.kernels.pair_refresh`). The results are bit for bit those of applying
+every device one block at a time (``tests/kernels/test_kernel_pulsed_update.py``). Times
+are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -64,10 +69,35 @@ import numba
 import numpy as np
 
 from analogsim.errors import ParameterError, ShapeError
-from analogsim.kernels._cpu_scalar import RNG, RULES, SI, S
-from analogsim.kernels.counter_rng import F32, F_ONE
-from analogsim.kernels.physics import P_DW_STD, P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
-from analogsim.kernels.scalar import F_LIMIT, F_MINUS_ONE, F_ZERO, POISSON_INVERSION_LIMIT
+from analogsim.kernels._cpu_scalar import RNG, RULES, S
+from analogsim.kernels.fast_rows import (
+    FAST_SLOTS,
+    HASH_WORDS,
+    SLOT_DOWN,
+    SLOT_LARGE_DOWN,
+    SLOT_LARGE_UP,
+    SLOT_NOISE,
+    SLOT_REFRESH_DOWN,
+    SLOT_REFRESH_UP,
+    SLOT_UP,
+    draw_row,
+    element_row,
+    fused_element_row,
+    fused_pair_row,
+    hash_row,
+    pair_row,
+)
+from analogsim.kernels.pair_refresh import ASIDE_VALUES, PENDING_LIMIT, apply_aside, set_aside
+from analogsim.kernels.physics import P_REFRESH
+from analogsim.kernels.scalar import POISSON_INVERSION_LIMIT
+
+#: With the kernels, re-exported: the counters of the fast sampler's random numbers (which
+#: the NumPy and CUDA versions share) and the sizes of its row buffers and chunks.
+__all__ = ["FAST_SLOTS", "HASH_WORDS", "PENDING_LIMIT", "ROWS_PER_CHUNK", "SLOT_DOWN",
+           "SLOT_LARGE_DOWN", "SLOT_LARGE_UP", "SLOT_NOISE", "SLOT_REFRESH_DOWN",
+           "SLOT_REFRESH_UP", "SLOT_UP", "apply_exact_numba", "apply_fast_numba",
+           "check_count_buffers", "pulse_count_means", "pulse_trains_numba",
+           "split_counts_numba"]
 
 _normal = S.normal
 _popcount = S.popcount
@@ -76,35 +106,15 @@ _hash64_call = S.hash64
 _pulse_device = RULES.pulse_device
 _settle = RULES.settle
 _uniform = S.uniform
-_hash64 = RNG.hash64
 _normal_pair32_words = RNG.normal_pair32_words
-_poisson_head = SI.poisson_head
-_pulse_reach = SI.pulse_reach
-_pulse_block = SI.pulse_block
 
-#: Random numbers per device in the fast sampler: device ``e`` uses counters
-#: ``FAST_SLOTS e + slot``. Drawn for every device: the hashes of its up and down counts
-#: (bit 32 of the up count's is the order coin) and one normal pair (the cycle noise of its
-#: up and its down block); drawn only where used: the normals of counts at or above the
-#: inversion limit, and the programming errors of a refresh after the up or the down block.
-FAST_SLOTS = 7
-(SLOT_UP, SLOT_DOWN, SLOT_NOISE, SLOT_LARGE_UP, SLOT_LARGE_DOWN, SLOT_REFRESH_UP,
- SLOT_REFRESH_DOWN) = (np.uint64(k) for k in range(FAST_SLOTS))
 _STRIDE = np.uint64(FAST_SLOTS)
-_SHIFT_32 = np.uint64(32)
-_LOW_32 = np.uint64(0xFFFFFFFF)
 _U_ZERO, _U_ONE = np.uint32(0), np.uint32(1)
-#: Hash words of a device in a row's buffer: the high and low halves of its up-count,
-#: down-count and noise hashes (``_hash_row``).
-HASH_WORDS = 6
-#: The vectorised pass applies blocks of fewer than ``2**SMALL_BITS`` pulses (``pulse_sums``
-#: unrolled over that many bits); longer ones go to the scalar rule.
-SMALL_BITS = 6
-SMALL_LIMIT = 1 << SMALL_BITS
-_BITS = np.array([1 << bit for bit in range(SMALL_BITS)], dtype=np.int32)
-_I_ZERO = np.int32(0)
-_SMALL_LIMIT = np.int32(SMALL_LIMIT)
 _COUNT_CAP = np.iinfo(np.int32).max
+#: Rows of the fast sampler's unit of parallel work: the PCM pairs that a block may refresh
+#: are set aside within it and applied together (:mod:`analogsim.kernels.pair_refresh`) once
+#: ``PENDING_LIMIT`` have gathered, and at its end.
+ROWS_PER_CHUNK = 16
 
 
 def pulse_count_means(x, d, pulses_per_unit, out=None):
@@ -189,45 +199,82 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     """
     rows, cols = mean_up.shape
     pairs = conductance.shape[0] == 2
-    for i in numba.prange(rows):
-        first = np.uint64(i * cols)
+    chunks = (rows + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for c in numba.prange(chunks):
         slow = np.empty(cols, dtype=np.bool_)
         words = np.empty((HASH_WORDS, cols), dtype=np.uint32)
-        _hash_row(key, first, words)
-        stale_plus = not settled and _any_stale(written_at[0, i], now)
-        stale_minus = not settled and pairs and _any_stale(written_at[1, i], now)
-        if not (stale_plus or stale_minus):
-            if pairs:
-                _fused_pair_row(
-                    mean_up[i], mean_down[i], words, conductance[0, i], conductance[1, i],
-                    stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i], bound_low[0, i],
-                    bound_low[1, i], bound_high[0, i], bound_high[1, i], p, slow)
+        # PCM pairs flagged only for a possible refresh are set aside, to be applied a few
+        # hundred at a time in a vectorised pass (a row holds too few of them).
+        aside_at = np.empty((2, PENDING_LIMIT + cols), dtype=np.int64)
+        aside_words = np.empty((HASH_WORDS, PENDING_LIMIT + cols), dtype=np.uint32)
+        aside_values = np.empty((ASIDE_VALUES, PENDING_LIMIT + cols), dtype=np.float32)
+        aside = 0
+        last = min(rows, (c + 1) * ROWS_PER_CHUNK) - 1
+        for i in range(c * ROWS_PER_CHUNK, last + 1):
+            first = np.uint64(i * cols)
+            hash_row(key, first, words)
+            stale_plus = not settled and _any_stale(written_at[0, i], now)
+            stale_minus = not settled and pairs and _any_stale(written_at[1, i], now)
+            if not (stale_plus or stale_minus):
+                if pairs:
+                    fused_pair_row(
+                        mean_up[i], mean_down[i], words, conductance[0, i], conductance[1, i],
+                        stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i],
+                        bound_low[0, i], bound_low[1, i], bound_high[0, i], bound_high[1, i],
+                        p, slow)
+                    aside = set_aside(
+                        i, mean_up[i], mean_down[i], words, conductance[0, i],
+                        conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
+                        step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
+                        bound_high[1, i], slow, aside_at, aside_words, aside_values, aside)
+                else:
+                    fused_element_row(
+                        mean_up[i], mean_down[i], words, conductance[0, i], stuck[0, i],
+                        step_up[0, i], step_down[0, i], bound_low[0, i], bound_high[0, i], p,
+                        slow)
             else:
-                _fused_element_row(
-                    mean_up[i], mean_down[i], words, conductance[0, i], stuck[0, i],
-                    step_up[0, i], step_down[0, i], bound_low[0, i], bound_high[0, i], p, slow)
+                _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi,
+                             stuck, step_up, step_down, bound_low, bound_high, now, p, key, i,
+                             stale_plus, stale_minus, slow)
+            for j in range(cols):
+                if slow[j]:  # rare: draw in full, apply the two blocks with the scalar rule
+                    _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi,
+                                   stuck, step_up, step_down, bound_low, bound_high, i, j,
+                                   words[0, j], words[4, j], words[5, j], now, p, key)
+            if aside >= PENDING_LIMIT or (i == last and aside > 0):
+                done = np.empty(aside, dtype=np.bool_)
+                apply_aside(conductance, written_at, aside_at, aside_words, aside_values,
+                            aside, now, p, key, done)
+                for k in range(aside):
+                    if not done[k]:  # a count or block the pass cannot finish
+                        _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi,
+                                       stuck, step_up, step_down, bound_low, bound_high,
+                                       aside_at[0, k], aside_at[1, k], aside_words[0, k],
+                                       aside_words[4, k], aside_words[5, k], now, p, key)
+                aside = 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi, stuck, step_up,
+                   step_down, bound_low, bound_high, i, j, order_word, noise_high, noise_low,
+                   now, p, key):
+    """Device (i, j) drawn in full and its two blocks applied with the scalar rule; the
+    row's hash words that the full draw does not recompute are passed in."""
+    base = (np.uint64(i) * np.uint64(mean_up.shape[1]) + np.uint64(j)) * _STRIDE
+    n_up = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP, base + SLOT_LARGE_UP)
+    n_down = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
+                         base + SLOT_LARGE_DOWN)
+    up_first = (order_word & _U_ONE) != _U_ZERO
+    z_up, z_down = _normal_pair32_words(noise_high, noise_low)
+    for turn in range(2):
+        if (turn == 0) == up_first:
+            _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                          bound_low, bound_high, i, j, n_up, True, z_up, key,
+                          base + SLOT_REFRESH_UP, now, p)
         else:
-            _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, stuck,
-                         step_up, step_down, bound_low, bound_high, now, p, key, i, stale_plus,
-                         stale_minus, slow)
-        for j in range(cols):
-            if slow[j]:  # rare: draw in full and apply the two blocks with the scalar rule
-                base = (first + np.uint64(j)) * _STRIDE
-                n_up = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP,
-                                   base + SLOT_LARGE_UP)
-                n_down = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
-                                     base + SLOT_LARGE_DOWN)
-                up_first = (words[0, j] & _U_ONE) != _U_ZERO
-                z_up, z_down = _normal_pair32_words(words[4, j], words[5, j])
-                for turn in range(2):
-                    if (turn == 0) == up_first:
-                        _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
-                                      step_down, bound_low, bound_high, i, j, n_up, True, z_up,
-                                      key, base + SLOT_REFRESH_UP, now, p)
-                    else:
-                        _pulse_device(conductance, written_at, drift_xi, stuck, step_up,
-                                      step_down, bound_low, bound_high, i, j, n_down, False,
-                                      z_down, key, base + SLOT_REFRESH_DOWN, now, p)
+            _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                          bound_low, bound_high, i, j, n_down, False, z_down, key,
+                          base + SLOT_REFRESH_DOWN, now, p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -245,7 +292,7 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
     counts = np.empty((2, cols), dtype=np.int32)
     z = np.empty((2, cols), dtype=np.float32)
     up_first = np.empty(cols, dtype=np.bool_)
-    _draw_row(mean_up[i], mean_down[i], words, counts, z, up_first, slow)
+    draw_row(mean_up[i], mean_down[i], words, counts, z, up_first, slow)
     for j in range(cols):
         if slow[j]:  # rare: the full counts decide which devices are settled
             base = (first + np.uint64(j)) * _STRIDE
@@ -259,8 +306,8 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
             if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
                     and written_at[0, i, j] != now):
                 _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
-        _element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
-                     bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
+        element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
+                    bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
         return
     # A refresh check sees the other side as stored, before its own block settles it: a
     # pair whose settled side was past the threshold goes to the scalar rule, from its
@@ -282,9 +329,9 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
                 if raw[side, j] > threshold * np.float64(bound_high[side, i, j]):
                     slow[j] = True
                 _settle(conductance, written_at, drift_xi, side, i, j, now, p)
-    _pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
-              step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
-              bound_high[1, i], counts, z, p, slow)
+    pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
+             step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
+             bound_high[1, i], counts, z, p, slow)
     for side in range(2):
         if not stale[side]:
             continue  # nothing of this side was settled
@@ -309,207 +356,6 @@ def _full_count(mean, key, counter, normal_counter):
     """``poisson_count`` of ``mean`` from its hash, the normal drawn only when used."""
     z = _normal(key, normal_counter) if mean >= POISSON_INVERSION_LIMIT else 0.0
     return _poisson_count(mean, _hash64_call(key, counter), z)
-
-
-@numba.njit(cache=True)
-def _hash_row(key, first, words):
-    """The three hashes of each device of a row (counters ``FAST_SLOTS e + SLOT_UP``,
-    ``SLOT_DOWN``, ``SLOT_NOISE``), split into uint32 halves: ``words[2 k]`` the high,
-    ``words[2 k + 1]`` the low half of hash ``k``. A pass of its own, because its 64-bit
-    integers run 8 lanes of AVX-512 and the draws and blocks that read the words run 16
-    (together, all ran 8: the ReRAM pass took 11.2 ms at 1024x1024 instead of 9.3)."""
-    for j in range(words.shape[1]):
-        base = (first + np.uint64(j)) * _STRIDE
-        bits = _hash64(key, base + SLOT_UP)
-        words[0, j], words[1, j] = np.uint32(bits >> _SHIFT_32), np.uint32(bits & _LOW_32)
-        bits = _hash64(key, base + SLOT_DOWN)
-        words[2, j], words[3, j] = np.uint32(bits >> _SHIFT_32), np.uint32(bits & _LOW_32)
-        bits = _hash64(key, base + SLOT_NOISE)
-        words[4, j], words[5, j] = np.uint32(bits >> _SHIFT_32), np.uint32(bits & _LOW_32)
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _draw_device(m_up, m_down, words, j):
-    """The random part of device ``j`` of a row, from its hash words: its up and down
-    counts (``poisson_head``), the order of its blocks (bit 32 of the up count's hash, up
-    first when set), the cycle noise of its two blocks (one float32 normal pair), and
-    whether its counts need ``poisson_count`` itself (``unfinished``)."""
-    n_up, long_up = _poisson_head(m_up, words[0, j], words[1, j])
-    n_down, long_down = _poisson_head(m_down, words[2, j], words[3, j])
-    up_first = (words[0, j] & _U_ONE) != _U_ZERO
-    z_up, z_down = _normal_pair32_words(words[4, j], words[5, j])
-    unfinished = long_up | long_down | (m_up >= F_LIMIT) | (m_down >= F_LIMIT)
-    return n_up, n_down, up_first, z_up, z_down, unfinished
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _draw_row(mean_up, mean_down, words, counts, z, up_first, slow):
-    """The random part of a row (``_draw_device`` of each), vectorised, into the row
-    buffers; ``slow`` flags the devices whose counts need ``poisson_count`` itself."""
-    for j in range(mean_up.shape[0]):
-        n_up, n_down, up_first[j], z[0, j], z[1, j], slow[j] = _draw_device(
-            mean_up[j], mean_down[j], words, j)
-        counts[0, j] = n_up
-        counts[1, j] = n_down
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _sums_small(ratio, n):
-    """``pulse_sums(ratio, n)`` for ``0 <= n < 2**SMALL_BITS``, unrolled over the bits with
-    selects: the same products, so the same float32 values."""
-    decay = F_ONE
-    total = F_ZERO
-    power = ratio
-    span = F_ONE
-    count = np.int32(n)
-    for bit in range(SMALL_BITS):
-        on = np.int32(count & _BITS[bit]) != _I_ZERO  # int32 lanes (the cast narrows)
-        total = total + decay * span if on else total
-        decay = decay * power if on else decay
-        span = span * (F_ONE + power)
-        power = power * power
-    return decay, total
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _element_block(g, going_up, n, lo, hi, step_u, step_d, reach_u, reach_d, z_up, z_down,
-                   dw_std):
-    """One block of a bidirectional device, up or down as ``going_up`` selects: the scalar
-    rule's float32 arithmetic, with selects instead of branches. A block of no pulses leaves
-    the conductance as it was."""
-    reach = reach_u if going_up else reach_d
-    decay, total = _sums_small(F_ONE - reach, n)
-    moved = _pulse_block(g, step_u if going_up else step_d, F_ONE if going_up else F_MINUS_ONE,
-                         lo, hi, reach, decay, total, z_up if going_up else z_down, dw_std)
-    return moved if n > _I_ZERO else g
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _element_blocks(start, lo, hi, step_u, step_d, n_up, n_down, up_first, z_up, z_down,
-                    gamma_up, gamma_down, dw_std):
-    """Both blocks of one bidirectional device (P = 1), in its order."""
-    reach_u = _pulse_reach(step_u, F_ONE, hi, gamma_up)
-    reach_d = _pulse_reach(step_d, F_MINUS_ONE, lo, gamma_down)
-    middle = _element_block(start, up_first, n_up if up_first else n_down, lo, hi, step_u,
-                            step_d, reach_u, reach_d, z_up, z_down, dw_std)
-    return _element_block(middle, not up_first, n_down if up_first else n_up, lo, hi, step_u,
-                          step_d, reach_u, reach_d, z_up, z_down, dw_std)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _element_row(g, stuck, step_up, step_down, low, high, counts, up_first, z, p, slow):
-    """One row of bidirectional devices (P = 1) from the row buffers of ``_draw_row``:
-    ``_element_blocks`` of every device, vectorised.
-
-    Arrays are the row's; ``g`` is changed in place. A stuck device keeps its conductance.
-    Devices flagged ``slow`` (on entry, or here for a block of ``2**SMALL_BITS`` pulses or
-    more) keep their state for the caller.
-    """
-    gamma_up, gamma_down = F32(p[P_GAMMA_UP]), F32(p[P_GAMMA_DOWN])
-    dw_std = F32(p[P_DW_STD])
-    for j in range(g.shape[0]):
-        n_up, n_down = counts[0, j], counts[1, j]
-        start = g[j]
-        end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
-                              up_first[j], z[0, j], z[1, j], gamma_up, gamma_down, dw_std)
-        flagged = (slow[j] | (np.int32(n_up | n_down) >= _SMALL_LIMIT)) & (stuck[j] == 0)
-        slow[j] = flagged
-        g[j] = end if (stuck[j] == 0) & ~flagged else start
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _fused_element_row(mean_up, mean_down, words, g, stuck, step_up, step_down, low, high, p,
-                       slow):
-    """``_draw_row`` and ``_element_row`` in one vectorised pass, for a row with no drift to
-    settle: the same numbers, without the row buffers in between."""
-    gamma_up, gamma_down = F32(p[P_GAMMA_UP]), F32(p[P_GAMMA_DOWN])
-    dw_std = F32(p[P_DW_STD])
-    for j in range(g.shape[0]):
-        n_up, n_down, up_first, z_up, z_down, unfinished = _draw_device(
-            mean_up[j], mean_down[j], words, j)
-        start = g[j]
-        end = _element_blocks(start, low[j], high[j], step_up[j], step_down[j], n_up, n_down,
-                              up_first, z_up, z_down, gamma_up, gamma_down, dw_std)
-        flagged = (unfinished | (np.int32(n_up | n_down) >= _SMALL_LIMIT)) & (stuck[j] == 0)
-        slow[j] = flagged
-        g[j] = end if (stuck[j] == 0) & ~flagged else start
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _set_block(start, run, n, step, low, high, z, gamma, dw_std):
-    """``n`` SET pulses on one device of a PCM pair, float32, never lowering it; the device
-    as it was unless ``run``."""
-    reach = _pulse_reach(step, F_ONE, high, gamma)
-    decay, total = _sums_small(F_ONE - reach, n)
-    moved = max(_pulse_block(start, step, F_ONE, low, high, reach, decay, total, z, dw_std),
-                start)
-    return moved if run else start
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _pair_blocks(start_plus, start_minus, free_plus, free_minus, step_plus, step_minus,
-                 low_plus, low_minus, high_plus, high_minus, n_plus, n_minus, z_plus, z_minus,
-                 gamma, dw_std, threshold):
-    """SET pulses on both devices of one PCM pair (P = 2): ``(end_plus, end_minus,
-    refresh)``, ``refresh`` when a checked side ends past the refresh threshold (the pair's
-    blocks may then not be applied together)."""
-    run_plus = (n_plus > _I_ZERO) & free_plus
-    run_minus = (n_minus > _I_ZERO) & free_minus
-    end_plus = _set_block(start_plus, run_plus, n_plus, step_plus, low_plus, high_plus, z_plus,
-                          gamma, dw_std)
-    end_minus = _set_block(start_minus, run_minus, n_minus, step_minus, low_minus, high_minus,
-                           z_minus, gamma, dw_std)
-    checked = (run_plus & free_minus) | (run_minus & free_plus)
-    over = ((np.float64(end_plus) > threshold * np.float64(high_plus))
-            | (np.float64(end_minus) > threshold * np.float64(high_minus)))
-    return end_plus, end_minus, checked & over
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _pair_row(g_plus, g_minus, stuck_plus, stuck_minus, step_plus, step_minus, low_plus,
-              low_minus, high_plus, high_minus, counts, z, p, slow):
-    """One row of PCM pairs (P = 2) from the row buffers of ``_draw_row``: ``_pair_blocks``
-    of every pair, vectorised. The two blocks of a pair touch different devices, so their
-    order matters only through a refresh; a pair that one of them may have refreshed keeps
-    its state and is flagged ``slow`` for the caller, as are long blocks and pairs flagged
-    on entry."""
-    gamma, dw_std, threshold = F32(p[P_GAMMA_UP]), F32(p[P_DW_STD]), p[P_REFRESH]
-    for j in range(g_plus.shape[0]):
-        start_plus, start_minus = g_plus[j], g_minus[j]
-        free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
-        n_plus, n_minus = counts[0, j], counts[1, j]
-        end_plus, end_minus, refresh = _pair_blocks(
-            start_plus, start_minus, free_plus, free_minus, step_plus[j], step_minus[j],
-            low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z[0, j],
-            z[1, j], gamma, dw_std, threshold)
-        flagged = (slow[j] | (np.int32(n_plus | n_minus) >= _SMALL_LIMIT) | refresh) & (
-            ((n_plus > 0) & free_plus) | ((n_minus > 0) & free_minus))
-        slow[j] = flagged
-        g_plus[j] = start_plus if flagged else end_plus
-        g_minus[j] = start_minus if flagged else end_minus
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _fused_pair_row(mean_up, mean_down, words, g_plus, g_minus, stuck_plus, stuck_minus,
-                    step_plus, step_minus, low_plus, low_minus, high_plus, high_minus, p, slow):
-    """``_draw_row`` and ``_pair_row`` in one vectorised pass, for a row with no drift to
-    settle: the same numbers, without the row buffers in between."""
-    gamma, dw_std, threshold = F32(p[P_GAMMA_UP]), F32(p[P_DW_STD]), p[P_REFRESH]
-    for j in range(g_plus.shape[0]):
-        n_plus, n_minus, _, z_plus, z_minus, unfinished = _draw_device(
-            mean_up[j], mean_down[j], words, j)
-        start_plus, start_minus = g_plus[j], g_minus[j]
-        free_plus, free_minus = stuck_plus[j] == 0, stuck_minus[j] == 0
-        end_plus, end_minus, refresh = _pair_blocks(
-            start_plus, start_minus, free_plus, free_minus, step_plus[j], step_minus[j],
-            low_plus[j], low_minus[j], high_plus[j], high_minus[j], n_plus, n_minus, z_plus,
-            z_minus, gamma, dw_std, threshold)
-        # An unfinished draw's head counts are not its counts: always the scalar rule.
-        flagged = unfinished | (((np.int32(n_plus | n_minus) >= _SMALL_LIMIT) | refresh) & (
-            ((n_plus > _I_ZERO) & free_plus) | ((n_minus > _I_ZERO) & free_minus)))
-        slow[j] = flagged
-        g_plus[j] = start_plus if flagged else end_plus
-        g_minus[j] = start_minus if flagged else end_minus
 
 
 @numba.njit(parallel=True, cache=True)

@@ -166,17 +166,27 @@ def build(jit):
         return sigma
 
     @jit
-    def program_value(target, low, high, z, p):
-        """A programmed conductance (uS): quantised target plus programming error, clipped."""
-        levels = p[P_LEVELS]
+    def program_constants(p):
+        """The parameters :func:`program_with` reads, as a tuple: a loop that takes them
+        once vectorises, where one that reads ``p`` may not (its stores might alias it)."""
+        return (p[P_LEVELS], p[P_LEVEL_LO], p[P_LEVEL_HI], p[P_GMAX], p[P_PROG0], p[P_PROG1],
+                p[P_PROG2])
+
+    @jit
+    def program_with(target, low, high, z, constants):
+        """:func:`program_value` with the parameters of :func:`program_constants`."""
+        levels, lo, hi, g_max, prog0, prog1, prog2 = constants
         if levels > 1.0:
-            lo = p[P_LEVEL_LO]
-            hi = p[P_LEVEL_HI]
             step = (hi - lo) / (levels - 1.0)
             target = lo + math.floor((clip(target, lo, hi) - lo) / step + 0.5) * step
-        g = abs(target) / p[P_GMAX]
-        sigma = p[P_PROG0] + p[P_PROG1] * g + p[P_PROG2] * g * g
+        g = abs(target) / g_max
+        sigma = prog0 + prog1 * g + prog2 * g * g
         return clip(target + max(sigma, 0.0) * z, low, high)
+
+    @jit
+    def program_value(target, low, high, z, p):
+        """A programmed conductance (uS): quantised target plus programming error, clipped."""
+        return program_with(target, low, high, z, program_constants(p))
 
     @jit
     def pulse_reach(step, sign, bound, gamma):
@@ -346,7 +356,8 @@ def build(jit):
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, log_unit=rng.log_unit,
         cos_turn=rng.cos_turn, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
-        program_value=program_value, pulse_sums=pulse_sums,
+        program_value=program_value, program_constants=program_constants,
+        program_with=program_with, pulse_sums=pulse_sums,
         pulse_reach=pulse_reach, pulse_block=pulse_block, steps_up=steps_up,
         steps_down=steps_down, poisson_head=poisson_head,
         poisson_count=poisson_count, popcount=popcount,

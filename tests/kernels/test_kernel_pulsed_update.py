@@ -26,9 +26,12 @@ from analogsim.kernels import get_kernels
 from analogsim.kernels._cpu_scalar import S
 from analogsim.kernels.counter_rng import hash64_array
 from analogsim.kernels.device_rules import build_device_rules
+from analogsim.kernels.fast_rows import draw_row, hash_row
 from analogsim.kernels.pulsed_update import (
     FAST_SLOTS,
     HASH_WORDS,
+    PENDING_LIMIT,
+    ROWS_PER_CHUNK,
     SLOT_DOWN,
     SLOT_LARGE_DOWN,
     SLOT_LARGE_UP,
@@ -36,8 +39,6 @@ from analogsim.kernels.pulsed_update import (
     SLOT_REFRESH_DOWN,
     SLOT_REFRESH_UP,
     SLOT_UP,
-    _draw_row,
-    _hash_row,
     apply_exact_numba,
     apply_fast_numba,
     pulse_count_means,
@@ -222,8 +223,8 @@ def test_row_draws_equal_the_scalar_rule() -> None:
     up_first = np.empty(cols, dtype=np.bool_)
     slow = np.empty(cols, dtype=np.bool_)
     words = np.empty((HASH_WORDS, cols), dtype=np.uint32)
-    _hash_row(KEY, first, words)
-    _draw_row(mean_up, mean_down, words, counts, z, up_first, slow)
+    hash_row(KEY, first, words)
+    draw_row(mean_up, mean_down, words, counts, z, up_first, slow)
     base = (first + np.arange(cols, dtype=np.uint64)) * np.uint64(FAST_SLOTS)
     for k, slot in enumerate((SLOT_UP, SLOT_DOWN, SLOT_NOISE)):  # the halves of each hash
         bits = hash64_array(KEY, base + slot)
@@ -324,6 +325,32 @@ def test_samplers_equal_an_eager_copy_bit_for_bit(name: str) -> None:
     np.testing.assert_array_equal(new[0], eager[0])
     np.testing.assert_array_equal(new[1], eager[1])
     assert not np.array_equal(new[0], arrays.conductance)
+
+
+@pytest.mark.parametrize("name", ["pcm", "pcm-faulty-levels"])
+def test_settled_pairs_near_their_refresh_equal_the_eager_copy_bit_for_bit(name: str) -> None:
+    """Settled rows take the fused pass, which sets aside the pairs a block may refresh and
+    applies them together in a vectorised pass, more than ``PENDING_LIMIT`` in a chunk of
+    rows here: the numbers of the eager copy, refreshes included."""
+    device = DEVICE_CASES[name]
+    rows, cols = ROWS_PER_CHUNK + 8, 192  # a full chunk and a partial one
+    arrays = random_state(device, rows, cols, seed=21, now=NOW)  # every device written now
+    rng = np.random.default_rng(22)
+    free = arrays.stuck == 0
+    near = free & (rng.random(arrays.conductance.shape) < 0.8)
+    threshold = device.refresh_threshold * arrays.bound_high
+    arrays.conductance[near] = (threshold * rng.uniform(0.9, 1.0, threshold.shape))[near]
+    up = rng.exponential(3.0, (rows, cols)).astype(np.float32)
+    down = rng.exponential(3.0, (rows, cols)).astype(np.float32)
+    up[rng.random(up.shape) < 0.02] = 70.0  # a few long blocks and large means
+    p = device.physics().pack()
+    new, eager = state_arrays(arrays), state_arrays(arrays)
+    apply_fast_numba(up, down, *new, NOW, p, KEY)
+    _eager_fast(up, down, *eager, NOW, p, KEY)
+    np.testing.assert_array_equal(new[0], eager[0])
+    np.testing.assert_array_equal(new[1], eager[1])
+    refreshed = (new[0] == arrays.bound_low) & (arrays.conductance > 0.5 * arrays.bound_high)
+    assert np.count_nonzero(refreshed[:, :ROWS_PER_CHUNK]) > PENDING_LIMIT
 
 
 def test_pulse_count_means_equal_the_numpy_reference_bit_for_bit() -> None:
