@@ -157,6 +157,22 @@ def callables(operation: str, tile: Tile,
     return (lambda: tile.update(x, d, lr, sampler=sampler)), (lambda: x.T @ d)
 
 
+def age_tile(tile: Tile, workload: Workload, updates: int, seed: int = 0) -> None:
+    """Bring ``tile`` into use: ``updates`` fast updates of the workload's inputs, each with
+    fresh errors of the workload's scale (drawn from ``seed``, apart from the workload's).
+
+    An update's cost depends on the array's state: on a fresh PCM tile few pairs are near
+    their refresh threshold, on one in use about 1 % of them are, each applied apart.
+    """
+    from analogsim._validation import check_range
+
+    check_range("age_tile", "updates", updates, 0, integer=True)
+    rng = np.random.default_rng([seed, 1])
+    for _ in range(updates):
+        d = rng.standard_normal(workload.d.shape, dtype=np.float32) * np.float32(0.1)
+        tile.update(workload.x, d, workload.lr)
+
+
 def mean_pulses(tile: Tile, workload: Workload) -> float:
     """Mean expected pulse count (up + down) of one device of ``tile`` over one update."""
     per_unit = workload.lr / (tile.weight_scale * tile.device.dw_min)
@@ -219,19 +235,22 @@ def warm_up(operations: Sequence[str], devices: Sequence[str] = ("reram",)) -> N
 
 def measure(operation: str, batch: int, rows: int, cols: int, *, device: str = "reram",
             repeats: int = DEFAULT_REPEATS, exact_repeats: int = 1,
-            seed: int = 0, clock: str = "wall") -> Measurement:
+            seed: int = 0, clock: str = "wall", prior_updates: int = 0) -> Measurement:
     """Time ``operation`` and its reference on one shape (kernels must be warm).
 
     Fast operations get one untimed call at full size, then ``repeats`` timed rounds. The
     exact sampler is slow (seconds per call at the default shapes): it gets
-    ``exact_repeats`` timed calls, each after ``repeats`` reference calls.
+    ``exact_repeats`` timed calls, each after ``repeats`` reference calls. The tile of an
+    update is first brought into use by ``prior_updates`` fast updates (:func:`age_tile`).
     """
     workload = Workload.make(batch, rows, cols, seed)
     tile = make_tile(operation, workload, device, seed)
     function, reference = callables(operation, tile, workload)
     extra = {}
     if operation.startswith("update"):
+        age_tile(tile, workload, prior_updates, seed)
         extra["mean_pulses"] = mean_pulses(tile, workload)
+        extra["prior_updates"] = prior_updates
     if operation == "update-exact":
         reference()
         times, reference_times = time_interleaved(function, reference, exact_repeats,
@@ -248,8 +267,10 @@ def run_suite(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, *,
               batch: int = DEFAULT_BATCH, operations: Sequence[str] = tuple(OPERATIONS),
               devices: Sequence[str] = ("reram",), repeats: int = DEFAULT_REPEATS,
               exact_repeats: int = 1, seed: int = 0, clock: str = "wall",
+              prior_updates: int = 0,
               progress: Callable[[Measurement], object] | None = None) -> list[Measurement]:
-    """Warm up, then measure every (shape, device, operation); ``progress`` sees each row."""
+    """Warm up, then measure every (shape, device, operation); ``progress`` sees each row.
+    ``prior_updates``: see :func:`measure`."""
     warm_up(operations, devices)
     results = []
     for rows, cols in shapes:
@@ -257,7 +278,7 @@ def run_suite(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, *,
             for operation in operations:
                 result = measure(operation, batch, rows, cols, device=device,
                                  repeats=repeats, exact_repeats=exact_repeats, seed=seed,
-                                 clock=clock)
+                                 clock=clock, prior_updates=prior_updates)
                 results.append(result)
                 if progress is not None:
                     progress(result)

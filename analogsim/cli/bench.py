@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+    return value
+
+
 def _shapes(text: str) -> tuple[tuple[int, int], ...]:
     """``1024x1024,4096x1024`` -> ((1024, 1024), (4096, 1024))."""
     shapes = []
@@ -88,6 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: elapsed time (default); cpu: CPU time of this process, "
                              "steadier on a shared machine (best with --threads 1)")
+    parser.add_argument("--prior-updates", type=_count, default=0, metavar="N",
+                        help="fast updates applied to each update row's tile before it is "
+                             "timed, so that it is timed in use (PCM pairs near their "
+                             "refresh threshold) rather than freshly programmed (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the workload (default 0)")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="also write the results (with config and versions) to PATH")
@@ -109,11 +123,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"analogsim bench: batch {config['batch']}, {config['repeats']} repeats "
               f"(exact sampler: {config['exact_repeats']}), median {config['clock']} times; "
               f"reference = NumPy float32 matmul, timed interleaved in this run", flush=True)
+        if config["prior_updates"]:
+            print(f"update rows: each tile timed after {config['prior_updates']} fast updates "
+                  f"(--prior-updates)", flush=True)
         results = bm.run_suite(config["shapes"], batch=config["batch"],
                                operations=config["operations"], devices=config["devices"],
                                repeats=config["repeats"],
                                exact_repeats=config["exact_repeats"], seed=config["seed"],
-                               clock=config["clock"], progress=_progress)
+                               clock=config["clock"], prior_updates=config["prior_updates"],
+                               progress=_progress)
         threads = bm.thread_settings()
     load = _load_warning()
     print(f"threads: {bm.describe_threads(threads)}")
@@ -162,6 +180,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "devices": args.devices,
         "seed": args.seed,
         "clock": args.clock,
+        "prior_updates": args.prior_updates,
         "threads_option": args.threads,
         "quick": quick,
     }

@@ -13,6 +13,7 @@ import pytest
 from analogsim import __version__
 from analogsim import benchmarking as bm
 from analogsim.cli.main import main
+from analogsim.errors import ParameterError
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -99,12 +100,43 @@ def test_bench_json_carries_config_versions_and_ratios(quick_bench):
     (("--operations", "forward,backward"), "must be a comma-separated list of forward,"),
     (("--devices", "sram"), "must be a comma-separated list of reram, pcm; got 'sram'"),
     (("--threads", "100000"), "--threads: must be in [1, "),
+    (("--prior-updates", "-3"), "--prior-updates: must be an integer >= 0; got '-3'"),
 ])
 def test_bench_bad_arguments_are_named(argv, message):
     status, out, err = run_cli("bench", "--quick", *argv)
     assert status == 2
     assert message in err
     assert "| operation" not in out
+
+
+def test_bench_times_update_tiles_in_use_after_prior_updates():
+    status, out, _ = run_cli("bench", "--quick", "--operations", "update-fast", "--devices",
+                             "pcm", "--prior-updates", "2")
+    assert status == 0
+    assert "each tile timed after 2 fast updates" in out
+    rows = [line for line in out.splitlines() if line.startswith("| update: fast sampler")]
+    assert len(rows) == len(bm.QUICK_SHAPES)
+
+
+def test_age_tile_applies_that_many_updates_with_fresh_errors():
+    workload = bm.Workload.make(*bm.WARMUP_SHAPE)
+
+    def aged(updates: int) -> np.ndarray:
+        tile = bm.make_tile("update-fast", workload, "pcm")
+        bm.age_tile(tile, workload, updates)
+        return tile.arrays.conductance.copy()
+
+    fresh, once, thrice = aged(0), aged(1), aged(3)
+    assert not np.array_equal(once, fresh)
+    assert not np.array_equal(thrice, once)
+    np.testing.assert_array_equal(aged(3), thrice)  # seeded
+    tile = bm.make_tile("update-fast", workload, "pcm")
+    with pytest.raises(ParameterError, match=r"'updates' parameter of age_tile must be an "
+                                             r"integer in \[0, inf\)\. Got -1 instead"):
+        bm.age_tile(tile, workload, -1)
+    row = bm.measure("update-fast", *bm.WARMUP_SHAPE, device="pcm", repeats=1,
+                     prior_updates=2)
+    assert row.extra["prior_updates"] == 2
 
 
 # ---------------------------------------------------------------------- measurement helpers
