@@ -58,11 +58,15 @@ def set_aside(i, mean_up, mean_down, words, g_plus, g_minus, stuck_plus, stuck_m
               step_plus, step_minus, low_plus, low_minus, high_plus, high_minus, slow,
               aside_at, aside_words, aside_values, aside):
     """Move the flagged pairs of settled row ``i`` with no stuck device from ``slow`` to the
-    set-aside buffers (position, hash words, the values the pass reads); returns their new
-    count."""
-    cols = slow.shape[0]
-    for j in range(cols):
-        if slow[j] and stuck_plus[j] == 0 and stuck_minus[j] == 0:
+    set-aside buffers (position, hash words, the values the pass reads). Returns their new
+    count and whether a pair is left flagged (one with a stuck device)."""
+    left = False
+    for j in range(slow.shape[0]):
+        if not slow[j]:
+            continue
+        if stuck_plus[j] != 0 or stuck_minus[j] != 0:
+            left = True
+        else:
             aside_at[0, aside] = i
             aside_at[1, aside] = j
             for w in range(HASH_WORDS):
@@ -79,7 +83,7 @@ def set_aside(i, mean_up, mean_down, words, g_plus, g_minus, stuck_plus, stuck_m
             aside_values[A_HIGH_MINUS, aside] = high_minus[j]
             slow[j] = False
             aside += 1
-    return aside
+    return aside, left
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -215,28 +215,28 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
             hash_row(key, first, words)
             stale_plus = not settled and _any_stale(written_at[0, i], now)
             stale_minus = not settled and pairs and _any_stale(written_at[1, i], now)
-            if not (stale_plus or stale_minus):
-                if pairs:
-                    fused_pair_row(
-                        mean_up[i], mean_down[i], words, conductance[0, i], conductance[1, i],
-                        stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i],
-                        bound_low[0, i], bound_low[1, i], bound_high[0, i], bound_high[1, i],
-                        p, slow)
-                    aside = set_aside(
-                        i, mean_up[i], mean_down[i], words, conductance[0, i],
-                        conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
-                        step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
-                        bound_high[1, i], slow, aside_at, aside_words, aside_values, aside)
-                else:
-                    fused_element_row(
-                        mean_up[i], mean_down[i], words, conductance[0, i], stuck[0, i],
-                        step_up[0, i], step_down[0, i], bound_low[0, i], bound_high[0, i], p,
-                        slow)
+            settled_row = not (stale_plus or stale_minus)
+            if settled_row and pairs:
+                fused_pair_row(
+                    mean_up[i], mean_down[i], words, conductance[0, i], conductance[1, i],
+                    stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i], bound_low[0, i],
+                    bound_low[1, i], bound_high[0, i], bound_high[1, i], p, slow)
+            elif settled_row:
+                fused_element_row(
+                    mean_up[i], mean_down[i], words, conductance[0, i], stuck[0, i],
+                    step_up[0, i], step_down[0, i], bound_low[0, i], bound_high[0, i], p, slow)
             else:
                 _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi,
                              stuck, step_up, step_down, bound_low, bound_high, now, p, key, i,
                              stale_plus, stale_minus, slow)
-            for j in range(cols):
+            left = _any_flagged(slow)  # a vectorised check: most rows of a fresh tile have none
+            if left and settled_row and pairs:
+                aside, left = set_aside(
+                    i, mean_up[i], mean_down[i], words, conductance[0, i], conductance[1, i],
+                    stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i], bound_low[0, i],
+                    bound_low[1, i], bound_high[0, i], bound_high[1, i], slow, aside_at,
+                    aside_words, aside_values, aside)
+            for j in range(cols if left else 0):
                 if slow[j]:  # rare: draw in full, apply the two blocks with the scalar rule
                     _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi,
                                    stuck, step_up, step_down, bound_low, bound_high, i, j,
@@ -339,6 +339,15 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
             if slow[j] and settled[side, j]:
                 conductance[side, i, j] = raw[side, j]
                 written_at[side, i, j] = raw_time[side, j]
+
+
+@numba.njit(cache=True)
+def _any_flagged(slow):
+    """Whether a device of the row is flagged, in one vectorised pass."""
+    flagged = False
+    for j in range(slow.shape[0]):
+        flagged |= slow[j]
+    return flagged
 
 
 @numba.njit(cache=True)
