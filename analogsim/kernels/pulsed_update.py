@@ -195,7 +195,10 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
     both its blocks. Any other row takes three: the draws, a loop that settles the drift of
     the devices about to be pulsed, the blocks. The few devices flagged on the way (a large
     mean, a long inversion, a long block, a possible refresh) keep their state and are
-    redone one block at a time with the scalar rule, which gives the same numbers.
+    redone one block at a time with the scalar rule, which gives the same numbers; the PCM
+    pairs of settled rows flagged for a refresh, set aside within a chunk of
+    ``ROWS_PER_CHUNK`` rows, take the vectorised pass of
+    :mod:`analogsim.kernels.pair_refresh` first.
     """
     rows, cols = mean_up.shape
     pairs = conductance.shape[0] == 2
