@@ -157,29 +157,22 @@ def build_scalar_functions(jit):
         return (np.float64(bits) + 0.5) * INV_2_53
 
     @jit
+    def scale_below(m, e, below, scale, step):
+        """One step of ``log_unit``'s reduction: ``(m scale, e - step)`` where ``m < below``,
+        else ``(m, e)``; a power-of-two scale, so exact. Selects, no branch."""
+        under = m < below
+        return (m * scale if under else m), (e - step if under else e)
+
+    @jit
     def log_unit(u):
         # Scale u by 2^32, 2^16, ..., 2^1 where it lies below sqrt(1/2) 2^(1 - step): each
         # multiplication is exact and m ends in [sqrt(1/2), sqrt(2)).
-        m = u
-        e = 0.0
-        below = m < BELOW_32
-        m = m * 4294967296.0 if below else m
-        e = e - 32.0 if below else e
-        below = m < BELOW_16
-        m = m * 65536.0 if below else m
-        e = e - 16.0 if below else e
-        below = m < BELOW_8
-        m = m * 256.0 if below else m
-        e = e - 8.0 if below else e
-        below = m < BELOW_4
-        m = m * 16.0 if below else m
-        e = e - 4.0 if below else e
-        below = m < BELOW_2
-        m = m * 4.0 if below else m
-        e = e - 2.0 if below else e
-        below = m < BELOW_1
-        m = m * 2.0 if below else m
-        e = e - 1.0 if below else e
+        m, e = scale_below(u, 0.0, BELOW_32, 4294967296.0, 32.0)
+        m, e = scale_below(m, e, BELOW_16, 65536.0, 16.0)
+        m, e = scale_below(m, e, BELOW_8, 256.0, 8.0)
+        m, e = scale_below(m, e, BELOW_4, 16.0, 4.0)
+        m, e = scale_below(m, e, BELOW_2, 4.0, 2.0)
+        m, e = scale_below(m, e, BELOW_1, 2.0, 1.0)
         s = (m - 1.0) / (m + 1.0)
         s2 = s * s
         series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
@@ -259,26 +252,13 @@ def build_scalar_functions(jit):
         ``high`` and ``low``: 32-bit integers and float32 only, so that a loop of them runs
         16 lanes of AVX-512 (a loop that also hashes runs 8, the lanes of its 64-bit
         integers)."""
-        m = (F32(high) + F_HALF) * F_INV_2_32
-        e = F32(0.0)
-        below = m < F_BELOW_32
-        m = m * F_SCALE_32 if below else m
-        e = e - F_STEP_32 if below else e
-        below = m < F_BELOW_16
-        m = m * F_SCALE_16 if below else m
-        e = e - F_STEP_16 if below else e
-        below = m < F_BELOW_8
-        m = m * F_SCALE_8 if below else m
-        e = e - F_STEP_8 if below else e
-        below = m < F_BELOW_4
-        m = m * F_SCALE_4 if below else m
-        e = e - F_STEP_4 if below else e
-        below = m < F_BELOW_2
-        m = m * F_SCALE_2 if below else m
-        e = e - F_STEP_2 if below else e
-        below = m < F_BELOW_1
-        m = m * F_SCALE_1 if below else m
-        e = e - F_STEP_1 if below else e
+        m, e = scale_below((F32(high) + F_HALF) * F_INV_2_32, F32(0.0), F_BELOW_32,
+                           F_SCALE_32, F_STEP_32)
+        m, e = scale_below(m, e, F_BELOW_16, F_SCALE_16, F_STEP_16)
+        m, e = scale_below(m, e, F_BELOW_8, F_SCALE_8, F_STEP_8)
+        m, e = scale_below(m, e, F_BELOW_4, F_SCALE_4, F_STEP_4)
+        m, e = scale_below(m, e, F_BELOW_2, F_SCALE_2, F_STEP_2)
+        m, e = scale_below(m, e, F_BELOW_1, F_SCALE_1, F_STEP_1)
         s = (m - F_ONE) / (m + F_ONE)
         s2 = s * s
         log_m = F_TWO * s * ((((F_LOG_9 * s2 + F_LOG_7) * s2 + F_LOG_5) * s2 + F_LOG_3) * s2

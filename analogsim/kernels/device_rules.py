@@ -32,7 +32,8 @@ from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRES
 
 
 def build_device_rules(jit, physics, rare_jit=None):
-    """Compile ``settle``, ``refresh_pair`` and ``pulse_device`` with ``jit``.
+    """Compile ``settle``, ``refresh_pair``, ``pulse_device`` and ``pulse_blocks`` with
+    ``jit``.
 
     ``physics`` is the namespace returned by :func:`analogsim.kernels.scalar.build` for the
     same target. ``refresh_pair``, which runs rarely, is compiled with ``rare_jit`` if given
@@ -41,7 +42,8 @@ def build_device_rules(jit, physics, rare_jit=None):
     """
     drift_exponent = physics.drift_exponent
     drift_factor = physics.drift_factor
-    program_value = physics.program_value
+    program_constants = physics.program_constants
+    refreshed_pair = physics.refreshed_pair
     steps_up = physics.steps_up
     steps_down = physics.steps_down
     normal = physics.normal
@@ -65,16 +67,9 @@ def build_device_rules(jit, physics, rare_jit=None):
         """
         for side in range(2):
             settle(conductance, written_at, drift_xi, side, i, j, now, p)
-        difference = np.float64(conductance[0, i, j]) - np.float64(conductance[1, i, j])
-        target_side = 0 if difference >= 0.0 else 1
-        for side in range(2):
-            if side == target_side:
-                conductance[side, i, j] = program_value(
-                    abs(difference), np.float64(bound_low[side, i, j]),
-                    np.float64(bound_high[side, i, j]), z_refresh, p)
-            else:
-                conductance[side, i, j] = bound_low[side, i, j]
-            written_at[side, i, j] = now
+        conductance[0, i, j], conductance[1, i, j] = refreshed_pair(
+            conductance[0, i, j], conductance[1, i, j], bound_low[0, i, j], bound_low[1, i, j],
+            bound_high[0, i, j], bound_high[1, i, j], z_refresh, program_constants(p))
 
     @jit
     def pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
@@ -119,4 +114,22 @@ def build_device_rules(jit, physics, rare_jit=None):
             refresh_pair(conductance, written_at, drift_xi, bound_low, bound_high, i, j,
                          normal(key, refresh_counter), now, p)
 
-    return SimpleNamespace(settle=settle, refresh_pair=refresh_pair, pulse_device=pulse_device)
+    @jit
+    def pulse_blocks(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
+                     bound_high, i, j, n_up, n_down, up_first, z_up, z_down, key,
+                     refresh_up_counter, refresh_down_counter, now, p):
+        """Both blocks of the fast sampler on weight (i, j), in their order (up first when
+        ``up_first``): :func:`pulse_device` of each, with its cycle noise and the counter of
+        the refresh that may follow it."""
+        for turn in range(2):
+            if (turn == 0) == up_first:
+                pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                             bound_low, bound_high, i, j, n_up, True, z_up, key,
+                             refresh_up_counter, now, p)
+            else:
+                pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                             bound_low, bound_high, i, j, n_down, False, z_down, key,
+                             refresh_down_counter, now, p)
+
+    return SimpleNamespace(settle=settle, refresh_pair=refresh_pair, pulse_device=pulse_device,
+                           pulse_blocks=pulse_blocks)

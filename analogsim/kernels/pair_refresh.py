@@ -36,7 +36,7 @@ from analogsim.kernels.fast_rows import (
 )
 from analogsim.kernels.physics import P_DW_STD, P_GAMMA_UP, P_REFRESH
 
-_program_with = SI.program_with
+_refreshed_pair = SI.refreshed_pair
 _program_constants = SI.program_constants
 _normal = RNG.normal
 _STRIDE = np.uint64(FAST_SLOTS)
@@ -139,15 +139,9 @@ def refresh_after(g_plus, g_minus, high_plus, high_minus, low_plus, low_minus, z
     ``refresh_pair`` is a no-op here: every device of a settled row was written now."""
     over = ((np.float64(g_plus) > threshold * np.float64(high_plus))
             | (np.float64(g_minus) > threshold * np.float64(high_minus)))
-    difference = np.float64(g_plus) - np.float64(g_minus)
-    plus_side = difference >= 0.0
-    value = F32(_program_with(abs(difference),
-                              np.float64(low_plus if plus_side else low_minus),
-                              np.float64(high_plus if plus_side else high_minus),
-                              z_refresh, programming))
-    new_plus = value if plus_side else low_plus
-    new_minus = low_minus if plus_side else value
-    return (new_plus if over else g_plus), (new_minus if over else g_minus)
+    new_plus, new_minus = _refreshed_pair(g_plus, g_minus, low_plus, low_minus, high_plus,
+                                          high_minus, z_refresh, programming)
+    return (F32(new_plus) if over else g_plus), (F32(new_minus) if over else g_minus)
 
 
 @numba.njit(inline="always", error_model="numpy")

@@ -104,6 +104,7 @@ _popcount = S.popcount
 _poisson_count = S.poisson_count
 _hash64_call = S.hash64
 _pulse_device = RULES.pulse_device
+_pulse_blocks = RULES.pulse_blocks
 _settle = RULES.settle
 _uniform = S.uniform
 _normal_pair32_words = RNG.normal_pair32_words
@@ -208,9 +209,10 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
         words = np.empty((HASH_WORDS, cols), dtype=np.uint32)
         # PCM pairs flagged only for a possible refresh are set aside, to be applied a few
         # hundred at a time in a vectorised pass (a row holds too few of them).
-        aside_at = np.empty((2, PENDING_LIMIT + cols), dtype=np.int64)
-        aside_words = np.empty((HASH_WORDS, PENDING_LIMIT + cols), dtype=np.uint32)
-        aside_values = np.empty((ASIDE_VALUES, PENDING_LIMIT + cols), dtype=np.float32)
+        capacity = PENDING_LIMIT + cols if pairs else 0
+        aside_at = np.empty((2, capacity), dtype=np.int64)
+        aside_words = np.empty((HASH_WORDS, capacity), dtype=np.uint32)
+        aside_values = np.empty((ASIDE_VALUES, capacity), dtype=np.float32)
         aside = 0
         last = min(rows, (c + 1) * ROWS_PER_CHUNK) - 1
         for i in range(c * ROWS_PER_CHUNK, last + 1):
@@ -239,11 +241,12 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
                     stuck[0, i], stuck[1, i], step_up[0, i], step_up[1, i], bound_low[0, i],
                     bound_low[1, i], bound_high[0, i], bound_high[1, i], slow, aside_at,
                     aside_words, aside_values, aside)
-            for j in range(cols if left else 0):
-                if slow[j]:  # rare: draw in full, apply the two blocks with the scalar rule
-                    _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi,
-                                   stuck, step_up, step_down, bound_low, bound_high, i, j,
-                                   words[0, j], words[4, j], words[5, j], now, p, key)
+            if left:
+                for j in range(cols):
+                    if slow[j]:  # rare: draw in full, apply both blocks with the scalar rule
+                        _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi,
+                                       stuck, step_up, step_down, bound_low, bound_high, i, j,
+                                       words[0, j], words[4, j], words[5, j], now, p, key)
             if aside >= PENDING_LIMIT or (i == last and aside > 0):
                 done = np.empty(aside, dtype=np.bool_)
                 apply_aside(conductance, written_at, aside_at, aside_words, aside_values,
@@ -267,17 +270,10 @@ def _scalar_device(mean_up, mean_down, conductance, written_at, drift_xi, stuck,
     n_up = _full_count(np.float64(mean_up[i, j]), key, base + SLOT_UP, base + SLOT_LARGE_UP)
     n_down = _full_count(np.float64(mean_down[i, j]), key, base + SLOT_DOWN,
                          base + SLOT_LARGE_DOWN)
-    up_first = (order_word & _U_ONE) != _U_ZERO
     z_up, z_down = _normal_pair32_words(noise_high, noise_low)
-    for turn in range(2):
-        if (turn == 0) == up_first:
-            _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                          bound_low, bound_high, i, j, n_up, True, z_up, key,
-                          base + SLOT_REFRESH_UP, now, p)
-        else:
-            _pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                          bound_low, bound_high, i, j, n_down, False, z_down, key,
-                          base + SLOT_REFRESH_DOWN, now, p)
+    _pulse_blocks(conductance, written_at, drift_xi, stuck, step_up, step_down, bound_low,
+                  bound_high, i, j, n_up, n_down, (order_word & _U_ONE) != _U_ZERO, z_up,
+                  z_down, key, base + SLOT_REFRESH_UP, base + SLOT_REFRESH_DOWN, now, p)
 
 
 @numba.njit(cache=True, error_model="numpy")

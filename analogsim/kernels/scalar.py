@@ -189,6 +189,20 @@ def build(jit):
         return program_with(target, low, high, z, program_constants(p))
 
     @jit
+    def refreshed_pair(g_plus, g_minus, low_plus, low_minus, high_plus, high_minus, z,
+                       constants):
+        """A PCM pair after a refresh (read, both devices reset, the difference reprogrammed
+        with programming error ``z`` onto the side it favours): ``(g_plus, g_minus)`` as
+        float64, the other side at its lower bound. ``constants`` is
+        :func:`program_constants`; no branches, so that a loop of it vectorises."""
+        difference = np.float64(g_plus) - np.float64(g_minus)
+        plus_side = difference >= 0.0
+        value = program_with(abs(difference), np.float64(low_plus if plus_side else low_minus),
+                             np.float64(high_plus if plus_side else high_minus), z, constants)
+        return ((value if plus_side else np.float64(low_plus)),
+                (np.float64(low_minus) if plus_side else value))
+
+    @jit
     def pulse_reach(step, sign, bound, gamma):
         """The fraction of its distance to the fixed point ``bound / gamma`` that one pulse
         covers: ``min(sign step gamma / bound, 1)`` in float32, 0 for a linear device
@@ -357,7 +371,7 @@ def build(jit):
         cos_turn=rng.cos_turn, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
         program_value=program_value, program_constants=program_constants,
-        program_with=program_with, pulse_sums=pulse_sums,
+        program_with=program_with, refreshed_pair=refreshed_pair, pulse_sums=pulse_sums,
         pulse_reach=pulse_reach, pulse_block=pulse_block, steps_up=steps_up,
         steps_down=steps_down, poisson_head=poisson_head,
         poisson_count=poisson_count, popcount=popcount,

@@ -62,6 +62,7 @@ def _kernels() -> SimpleNamespace:
     normal, uniform, hash64 = physics.normal, physics.uniform, physics.hash64
     normal_pair32, poisson_count = physics.normal_pair32, physics.poisson_count
     popcount, pulse_device = physics.popcount, physics.rules.pulse_device
+    pulse_blocks = physics.rules.pulse_blocks
     u0, u1, u2 = U[0], U[1], U[2]
 
     @cuda.jit
@@ -85,15 +86,9 @@ def _kernels() -> SimpleNamespace:
             up_first = ((bits_up >> SHIFT_32) & u1) != u0
             z_first, z_second = normal_pair32(key, base + SLOT_NOISE)
             z_up, z_down = np.float64(z_first), np.float64(z_second)
-            for turn in range(2):
-                if (turn == 0) == up_first:
-                    pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                 bound_low, bound_high, i, j, n_up, True, z_up, key,
-                                 base + SLOT_REFRESH_UP, now, p)
-                else:
-                    pulse_device(conductance, written_at, drift_xi, stuck, step_up, step_down,
-                                 bound_low, bound_high, i, j, n_down, False, z_down, key,
-                                 base + SLOT_REFRESH_DOWN, now, p)
+            pulse_blocks(conductance, written_at, drift_xi, stuck, step_up, step_down,
+                         bound_low, bound_high, i, j, n_up, n_down, up_first, z_up, z_down,
+                         key, base + SLOT_REFRESH_UP, base + SLOT_REFRESH_DOWN, now, p)
 
     @cuda.jit
     def pulse_trains_kernel(probability, length, key, out_bits):
