@@ -160,7 +160,8 @@ def forward(backend, x, weight, variance, gain, offset, periphery, precision="fp
 
 # ------------------------------------------------------------------ correctness
 def check_correctness(backend, rows=192, cols=160, batch=64):
-    """Largest relative deviation of each CUDA kernel from its Numba CPU twin."""
+    """Largest deviation of each CUDA kernel from its Numba CPU twin, relative to the
+    largest expected value (:func:`_deviation`)."""
     xp, rng, results = backend.xp, np.random.default_rng(SEED), {}
     device = devices.ReRAM(stuck_at_gmin=0.05, stuck_at_gmax=0.05)
     state, p, weight, _ = make_tile(backend, device, rows, cols)
@@ -192,9 +193,14 @@ def check_correctness(backend, rows=192, cols=160, batch=64):
 
 
 def _deviation(actual, expected):
+    """Largest difference over the largest expected magnitude: the GPU build fuses
+    ``a * b + c`` into one multiply-add and the CPU build does not, so single values (those
+    where a sum cancels) can differ by far more than their own ulp, but never by more than
+    a few ulps of the array's scale (``tests/gpu/cuda_cases.py``)."""
     if not np.all(np.isfinite(actual)):
         return float("inf")
-    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-6)))
+    return float(np.max(np.abs(actual - expected)) / max(float(np.max(np.abs(expected))),
+                                                         1e-30))
 
 
 # ------------------------------------------------------------------ timings
@@ -389,7 +395,7 @@ def main(argv=None):
               "versions": versions(backend)}
     report["correctness"] = check_correctness(backend) if not args.smoke else (
         check_correctness(backend, rows=12, cols=10, batch=4))
-    print("max relative deviation from the CPU kernels:", report["correctness"])
+    print("largest deviation from the CPU kernels (over the largest value):", report["correctness"])
     if max(report["correctness"].values()) > 1e-5:
         raise SystemExit("correctness check failed; no timings taken")
     report["copy"] = bench_copy(backend, 16 * 2**20 if args.smoke else 1 << 30)

@@ -3,14 +3,21 @@
 Imported by the test modules of this folder (pytest puts it on ``sys.path``; the name is
 unique so that it cannot shadow another folder's helpers).
 
-The CUDA kernels and the Numba CPU kernels run the same float64 arithmetic on the same
-counter-based random numbers; only exp, log, cos and pow come from different libraries (the
-simulator's Python ``math`` and Numba's LLVM both call the C library; a GPU uses libdevice)
-and may round one ulp apart. Stored as float32 that is at most one float32 ulp, hence
-``rtol = 2**-22``, an absolute floor far below any physical step, and exact equality for the
-write times and every integer result (pulse bits). A one-ulp difference could flip a Poisson
-count, a pulse bit or an ADC level only if a uniform fell within about 1e-16 of its
-threshold: about 1e-12 per test here, so no mismatch is allowed.
+The CUDA kernels and the Numba CPU kernels run the same arithmetic on the same
+counter-based random numbers. On the simulator (Python ``math``, no fused multiply-add) they
+agree to one float32 ulp, hence ``rtol = 2**-22``, an absolute floor far below any physical
+step, and exact equality for the write times and every integer result (pulse bits).
+
+On a GPU, NVVM contracts ``a * b + c`` into one fused multiply-add (its default), which the
+CPU build does not: the polynomials of the normal draws then differ in their last bit (about
+1 % of float32 draws, measured on an H100), and the pulse rule ``g + first * total`` rounds
+once instead of twice. A conductance then lands an ulp or two of the tile's largest
+conductance away from the CPU's; where that sum cancels the relative difference is large
+but the absolute one is not. GPU comparisons of conductances therefore allow
+:data:`FUSED_ULPS` ulps of the largest expected conductance (``fused=True``); write times
+and integer results must still agree exactly. A last-bit difference flips a Poisson count,
+a pulse bit or an ADC level only when a uniform lies within about 1e-7 of its threshold:
+the tests here are too small for that to be expected.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ from analogsim.periphery import Periphery
 
 FLOAT32_RTOL = 2.0**-22
 STATE_ATOL_US = 1e-9
+#: Float32 ulps of the largest conductance a fused multiply-add may move a GPU result by:
+#: measured up to 2 for a fast update (two pulse blocks) and for an exact update of 33
+#: samples on an H100; 8 leaves room for longer chains without hiding a wrong rule, whose
+#: errors are of the order of a pulse step (thousands of ulps).
+FUSED_ULPS = 8
 KEY = np.uint64(0xD1B5_4A32_D192_ED03)
 
 #: Presets with many faults (10 % stuck at each end), PCM and ReRAM with finite levels.
@@ -77,7 +89,15 @@ def assert_close_float32(actual: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_allclose(actual, expected, rtol=FLOAT32_RTOL, atol=STATE_ATOL_US)
 
 
-def assert_states_agree(actual: list[np.ndarray], expected: list[np.ndarray]) -> None:
-    """Conductances to float32 rounding, write times exactly."""
-    assert_close_float32(actual[0], expected[0])
+def assert_states_agree(actual: list[np.ndarray], expected: list[np.ndarray], *,
+                        fused: bool = False) -> None:
+    """Conductances to float32 rounding (``fused``: to :data:`FUSED_ULPS` ulps of the
+    largest expected conductance, for GPU code built with fused multiply-add), write times
+    exactly."""
+    if fused:
+        scale = np.spacing(np.float32(np.max(np.abs(expected[0]))))
+        np.testing.assert_allclose(actual[0], expected[0], rtol=0.0,
+                                   atol=FUSED_ULPS * float(scale))
+    else:
+        assert_close_float32(actual[0], expected[0])
     np.testing.assert_array_equal(actual[1], expected[1])

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 import pytest
+from cuda_cases import FUSED_ULPS
 
 import analogsim as asim
 from analogsim import devices
@@ -113,8 +114,11 @@ def test_a_session_agrees_with_the_cpu_chip(cp, name):
     for tile in tiles:
         tile.update(x, d, LR)
     states = [cp.asnumpy(tiles[1].arrays.conductance), tiles[0].arrays.conductance]
-    differ = ~np.isclose(states[0], states[1], rtol=2**-20, atol=1e-9)
-    assert np.mean(differ) < 0.01  # a count moved by a rounded mean, rarely
+    # Fused multiply-adds on the GPU move a conductance by an ulp or two of the largest one
+    # (cuda_cases.FUSED_ULPS); a count moved by a rounded mean moves it by a step, rarely.
+    ulp = float(np.spacing(np.float32(np.abs(states[1]).max())))
+    differ = ~np.isclose(states[0], states[1], rtol=0.0, atol=FUSED_ULPS * ulp)
+    assert np.mean(differ) < 0.01
     for chip in (cpu, gpu):
         chip.advance(3600.0)
     reads = [tile.read(rng=2) for tile in tiles]

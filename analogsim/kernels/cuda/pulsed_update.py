@@ -12,7 +12,10 @@ applies their coincidences sample after sample, one thread per weight.
 
 The per-weight rules are those of the CPU kernels (:mod:`analogsim.kernels.device_rules`,
 one source) and random numbers use the same counters, drawn only where used as on the CPU,
-so results agree with the CPU kernels to floating-point rounding.
+so results agree with the CPU kernels to floating-point rounding: bit for bit on the
+simulator. On a GPU, NVVM fuses ``a * b + c`` into one multiply-add where the CPU rounds
+twice, so a conductance lands within a few float32 ulps of the tile's largest conductance
+(``tests/gpu/cuda_cases.py``).
 """
 
 from __future__ import annotations
