@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import types
 
 import h5py
 import numpy as np
@@ -115,6 +116,33 @@ def test_cuda_backend_names_what_is_missing():
     with pytest.raises(BackendUnavailableError, match=r"the 'cuda' kernel set needs an NVIDIA "
                                                       r"GPU"):
         get_kernels("cuda")
+
+
+def test_numba_cuda_without_numpy_2_5_support_is_named(monkeypatch):
+    """numba-cuda 0.30 fails to import its array typing under NumPy 2.5 (no np.row_stack):
+    the backend says so before any kernel compiles, instead of Numba's AttributeError."""
+    from analogsim.kernels.cuda import _runtime
+
+    def broken_import(name):
+        assert name == "numba.cuda.np.arrayobj"
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    monkeypatch.setattr(_runtime, "np", types.SimpleNamespace(__version__="2.5.2"))
+    monkeypatch.setattr(_runtime, "import_module", broken_import)
+    with pytest.raises(BackendUnavailableError,
+                       match=r"numba-cuda .* cannot compile kernels with NumPy 2\.5\.2 "
+                             r"\(module 'numpy' has no attribute 'row_stack'\); install "
+                             r"NumPy < 2\.5"):
+        _runtime._check_numpy_support()
+
+    def missing_module(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(_runtime, "import_module", missing_module)
+    assert _runtime._check_numpy_support() is None  # another layout: nothing to check
+    monkeypatch.setattr(_runtime, "np", np)
+    monkeypatch.setattr(_runtime, "import_module", broken_import)
+    assert _runtime._check_numpy_support() is None  # NumPy still has row_stack
 
 
 @pytest.mark.skipif(cuda_simulator_enabled(), reason="the simulator is enabled")

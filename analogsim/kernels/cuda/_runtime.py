@@ -9,9 +9,11 @@ without a GPU.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import sys
 import warnings
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 import numpy as np
@@ -40,7 +42,38 @@ def cuda_module() -> Any:
         raise BackendUnavailableError(
             "The CUDA kernels need the numba-cuda package (pip install 'numba-cuda[cu13]', or "
             "[cu12] for a CUDA 12 driver); Numba's deprecated built-in CUDA target is in use.")
+    if "simulator" not in cuda.jit.__module__:
+        _check_numpy_support()
     return cuda
+
+
+def _check_numpy_support() -> None:
+    """Fail early, and say why, where numba-cuda cannot type NumPy.
+
+    numba-cuda 0.30 (its last release; the project is in maintenance) registers a typing for
+    ``np.row_stack``, which NumPy 2.5 removed: its array typing module then fails to import,
+    and every kernel's first compile fails deep inside Numba with an ``AttributeError``
+    (seen on an H100 with NumPy 2.5.2 and numba-cuda 0.30.4). The ``gpu`` extras therefore
+    ask for ``numpy<2.5``.
+    """
+    if hasattr(np, "row_stack"):
+        return
+    try:
+        import_module("numba.cuda.np.arrayobj")
+    except AttributeError as error:
+        raise BackendUnavailableError(
+            f"numba-cuda {_version('numba-cuda')} cannot compile kernels with NumPy "
+            f"{np.__version__} ({error}); install NumPy < 2.5 (pip install 'numpy<2.5', as "
+            "the 'gpu' extras ask) or a numba-cuda release that supports it.") from error
+    except ImportError:  # a layout without that module: nothing to check
+        return
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
 
 
 def in_simulator() -> bool:
