@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from analogsim.kernels.counter_rng import F32
-from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_GMAX, P_REFRESH
+from analogsim.kernels.physics import P_GAMMA_DOWN, P_GAMMA_UP, P_REFRESH
 
 
 def build_device_rules(jit, physics, rare_jit=None):
@@ -40,8 +40,8 @@ def build_device_rules(jit, physics, rare_jit=None):
     (on the CPU: called, not inlined, which keeps the kernels' compile time down). State
     arrays are shaped (P, R, C) as in :class:`TileArrays`.
     """
-    drift_exponent = physics.drift_exponent
-    drift_factor = physics.drift_factor
+    settled_value = physics.settled_value
+    drift_constants = physics.drift_constants
     program_constants = physics.program_constants
     refreshed_pair = physics.refreshed_pair
     steps_up = physics.steps_up
@@ -53,9 +53,9 @@ def build_device_rules(jit, physics, rare_jit=None):
         """Fold the drift since the last write into the conductance; restart its clock."""
         elapsed = now - written_at[k, i, j]
         if elapsed > 0.0:
-            g = np.float64(conductance[k, i, j])
-            nu = drift_exponent(abs(g) / p[P_GMAX], np.float64(drift_xi[k, i, j]), p)
-            conductance[k, i, j] = g * drift_factor(elapsed, nu, p)
+            conductance[k, i, j] = settled_value(np.float64(conductance[k, i, j]), elapsed,
+                                                 np.float64(drift_xi[k, i, j]),
+                                                 drift_constants(p))
         written_at[k, i, j] = now
 
     @(jit if rare_jit is None else rare_jit)

@@ -23,6 +23,10 @@ _normal_pair32_words = RNG.normal_pair32_words
 _poisson_head = SI.poisson_head
 _pulse_reach = SI.pulse_reach
 _pulse_block = SI.pulse_block
+_settled_value = SI.settled_value
+_settled_after = SI.settled_after
+_log_positive = SI.log_positive
+_drift_constants = SI.drift_constants
 
 #: Random numbers per device in the fast sampler: device ``e`` uses counters
 #: ``FAST_SLOTS e + slot``. Drawn for every device: the hashes of its up and down counts
@@ -247,3 +251,53 @@ def fused_pair_row(mean_up, mean_down, words, g_plus, g_minus, stuck_plus, stuck
         slow[j] = flagged
         g_plus[j] = start_plus if flagged else end_plus
         g_minus[j] = start_minus if flagged else end_minus
+
+
+@numba.njit(cache=True, error_model="numpy")
+def settle_line(g_line, t_line, xi_line, stuck_line, counts_a, counts_b, now, p, due):
+    """Fold the drift since their last write into the devices of one line that this update
+    pulses (``counts_a | counts_b > 0``), are not stuck and were not written at ``now``;
+    restart their clocks. ``due`` receives which devices were settled.
+
+    The rule of ``device_rules.settle`` (``scalar.settled_value``: selects and polynomials),
+    so the numbers are the scalar rule's. The due devices are gathered into buffers first and
+    settled in one vectorised pass over the buffers: about 12 ns a due device at float64's 8
+    lanes, against about 30 ns for libm's ``log`` and ``pow`` and 70-90 ns for the
+    polynomials one device at a time (the first update after a clock step settles nearly
+    every device of a line, the next ones only those the first left unpulsed)."""
+    n = g_line.shape[0]
+    at = np.empty(n, dtype=np.int64)
+    count = 0
+    for j in range(n):  # a compaction: its running count keeps it scalar, about 1 ns a device
+        settle = (((counts_a[j] | counts_b[j]) > _I_ZERO) & (stuck_line[j] == 0)
+                  & (t_line[j] != now))
+        due[j] = settle
+        at[count] = j
+        count += np.int64(settle)
+    if count == 0:
+        return
+    g = np.empty(count)
+    elapsed = np.empty(count)
+    xi = np.empty(count)
+    for k in range(count):
+        j = at[k]
+        g[k] = g_line[j]
+        elapsed[k] = now - t_line[j]
+        xi[k] = xi_line[j]
+    constants = _drift_constants(p)
+    one_time = True
+    for k in range(count):
+        one_time &= elapsed[k] == elapsed[0]
+    if one_time:  # all written at one time (a clock step after training): one log for all
+        t0 = constants[1]
+        log_ratio = _log_positive((elapsed[0] + t0) / t0)
+        for k in range(count):
+            g[k] = _settled_after(g[k], elapsed[0], log_ratio, xi[k], constants)
+    else:
+        for k in range(count):
+            g[k] = _settled_value(g[k], elapsed[k], xi[k], constants)
+    for k in range(count):
+        j = at[k]
+        if elapsed[k] > 0.0:
+            g_line[j] = g[k]
+        t_line[j] = now

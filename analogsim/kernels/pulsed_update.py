@@ -86,6 +86,7 @@ from analogsim.kernels.fast_rows import (
     fused_pair_row,
     hash_row,
     pair_row,
+    settle_line,
 )
 from analogsim.kernels.pair_refresh import ASIDE_VALUES, PENDING_LIMIT, apply_aside, set_aside
 from analogsim.kernels.physics import P_REFRESH
@@ -105,7 +106,6 @@ _poisson_count = S.poisson_count
 _hash64_call = S.hash64
 _pulse_device = RULES.pulse_device
 _pulse_blocks = RULES.pulse_blocks
-_settle = RULES.settle
 _uniform = S.uniform
 _normal_pair32_words = RNG.normal_pair32_words
 
@@ -218,8 +218,9 @@ def apply_fast_numba(mean_up, mean_down, conductance, written_at, drift_xi, stuc
         for i in range(c * ROWS_PER_CHUNK, last + 1):
             first = np.uint64(i * cols)
             hash_row(key, first, words)
-            stale_plus = not settled and _any_stale(written_at[0, i], now)
-            stale_minus = not settled and pairs and _any_stale(written_at[1, i], now)
+            stale_plus = not settled and _any_stale(written_at[0, i], stuck[0, i], now)
+            stale_minus = not settled and pairs and _any_stale(written_at[1, i], stuck[1, i],
+                                                               now)
             settled_row = not (stale_plus or stale_minus)
             if settled_row and pairs:
                 fused_pair_row(
@@ -300,11 +301,10 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
             counts[1, j] = min(_full_count(np.float64(mean_down[i, j]), key,
                                            base + SLOT_DOWN, base + SLOT_LARGE_DOWN),
                                _COUNT_CAP)
+    due = np.empty(cols, dtype=np.bool_)
     if conductance.shape[0] == 1:
-        for j in range(cols):
-            if ((counts[0, j] | counts[1, j]) > 0 and stuck[0, i, j] == 0
-                    and written_at[0, i, j] != now):
-                _settle(conductance, written_at, drift_xi, 0, i, j, now, p)
+        settle_line(conductance[0, i], written_at[0, i], drift_xi[0, i], stuck[0, i],
+                    counts[0], counts[1], now, p, due)
         element_row(conductance[0, i], stuck[0, i], step_up[0, i], step_down[0, i],
                     bound_low[0, i], bound_high[0, i], counts, up_first, z, p, slow)
         return
@@ -320,14 +320,13 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
         if not stale[side]:
             continue
         for j in range(cols):
-            if (counts[side, j] > 0 and stuck[side, i, j] == 0
-                    and written_at[side, i, j] != now):
-                raw[side, j] = conductance[side, i, j]
-                raw_time[side, j] = written_at[side, i, j]
-                settled[side, j] = True
-                if raw[side, j] > threshold * np.float64(bound_high[side, i, j]):
-                    slow[j] = True
-                _settle(conductance, written_at, drift_xi, side, i, j, now, p)
+            raw[side, j] = conductance[side, i, j]
+            raw_time[side, j] = written_at[side, i, j]
+        settle_line(conductance[side, i], written_at[side, i], drift_xi[side, i],
+                    stuck[side, i], counts[side], counts[side], now, p, due)
+        for j in range(cols):
+            settled[side, j] = due[j]
+            slow[j] |= due[j] & (raw[side, j] > threshold * np.float64(bound_high[side, i, j]))
     pair_row(conductance[0, i], conductance[1, i], stuck[0, i], stuck[1, i], step_up[0, i],
              step_up[1, i], bound_low[0, i], bound_low[1, i], bound_high[0, i],
              bound_high[1, i], counts, z, p, slow)
@@ -350,12 +349,14 @@ def _any_flagged(slow):
 
 
 @numba.njit(cache=True)
-def _any_stale(written_at, now):
-    """Whether a device of the row was last written before ``now`` (a drift to settle):
-    one vectorised pass, so that a row with none skips the branching loop."""
+def _any_stale(written_at, stuck, now):
+    """Whether a device of the row that is not stuck was last written before ``now`` (a
+    drift to settle): one vectorised pass, so that a row with none skips the drifted path.
+    Stuck devices are never settled, so they would keep their row on it after every clock
+    step (ReRAM has about 4 in a row of 1024)."""
     stale = False
     for j in range(written_at.shape[0]):
-        stale |= written_at[j] != now
+        stale |= (written_at[j] != now) & (stuck[j] == 0)
     return stale
 
 

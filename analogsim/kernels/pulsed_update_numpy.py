@@ -11,10 +11,9 @@ counter layout; the kernels draw only those they use, with the same results.
 
 Agreement with the Numba kernels: every operation is the same IEEE arithmetic in the same
 order and precision (float32 pulse blocks, their powers and geometric sums; the normals; the
-Poisson draws, with their alias tables and polynomial ``exp(-f)``: bit for bit those of the
-kernels), except the transcendental functions of the drift rule (``log`` and ``pow``), which
-NumPy and LLVM/libm may round differently by one ulp. That changes a float32 state value by
-at most one float32 ulp; in practice the results are bit-identical.
+Poisson draws, with their alias tables and polynomial ``exp(-f)``; the drift rule's ``log``
+and power, :mod:`analogsim.kernels.vector_math`'s polynomials through their NumPy twins
+``log_positive_array`` and ``exp_bounded_array``): the results are bit-identical.
 
 Within one call every device appears at most once per vectorised step (once per turn of the
 fast sampler, once per sample of the exact one), so fancy-index writes never collide.
@@ -78,6 +77,7 @@ from analogsim.kernels.scalar import (
     POISSON_TABLES,
     THRESHOLD_MASK,
 )
+from analogsim.kernels.vector_math import exp_bounded_array, log_positive_array
 
 _SWAR = tuple(np.uint64(v) for v in (0x5555555555555555, 0x3333333333333333,
                                      0x0F0F0F0F0F0F0F0F, 0x0101010101010101))
@@ -98,7 +98,7 @@ def _f32(array):
 
 
 def _drift_exponent(g_rel, xi, p):
-    log_g = np.log(np.maximum(g_rel, 1e-6))
+    log_g = log_positive_array(np.maximum(g_rel, 1e-6))
     mu = _clip(p[P_MU_A] * log_g + p[P_MU_B], p[P_MU_LO], p[P_MU_HI])
     sigma = _clip(p[P_SD_A] * log_g + p[P_SD_B], p[P_SD_LO], p[P_SD_HI])
     return np.abs(mu + sigma * xi)
@@ -107,7 +107,8 @@ def _drift_exponent(g_rel, xi, p):
 def _drift_factor(elapsed, nu, p):
     """``((elapsed + t0) / t0)^-nu`` for ``elapsed > 0`` (callers select those devices)."""
     t0 = p[P_T0]
-    return np.where(nu == 0.0, 1.0, ((elapsed + t0) / t0) ** (-nu))
+    return np.where(nu == 0.0, 1.0,
+                    exp_bounded_array(-nu * log_positive_array((elapsed + t0) / t0)))
 
 
 def _program_value(target, low, high, z, p):

@@ -46,6 +46,7 @@ from analogsim.kernels.physics import (
     P_T0,
     P_TREAD,
 )
+from analogsim.kernels.vector_math import build as build_vector_math
 
 M1 = np.uint64(0x5555555555555555)
 M2 = np.uint64(0x3333333333333333)
@@ -132,18 +133,59 @@ U_ALIAS_SHIFT = np.uint32(ALIAS_SHIFT)
 def build(jit):
     """Compile the scalar physics with ``jit``; see the module docstring."""
     rng = build_scalar_functions(jit)
+    vector = build_vector_math(jit)
+    log_positive, exp_bounded = vector.log_positive, vector.exp_bounded
 
     @jit
     def clip(value, low, high):
         return min(max(value, low), high)
 
     @jit
-    def drift_exponent(g_rel, xi, p):
-        """nu = |mu(g) + sigma(g) xi| with the clipped log-linear mu and sigma."""
-        log_g = math.log(max(g_rel, 1e-6))
-        mu = clip(p[P_MU_A] * log_g + p[P_MU_B], p[P_MU_LO], p[P_MU_HI])
-        sigma = clip(p[P_SD_A] * log_g + p[P_SD_B], p[P_SD_LO], p[P_SD_HI])
+    def drift_constants(p):
+        """The parameters of the drift rules as a tuple of locals, for loops that must not
+        read ``p`` (LLVM would have to assume their stores change it, and not vectorise):
+        ``(g_max, t0, mu_a, mu_b, mu_lo, mu_hi, sd_a, sd_b, sd_lo, sd_hi)``."""
+        return (p[P_GMAX], p[P_T0], p[P_MU_A], p[P_MU_B], p[P_MU_LO], p[P_MU_HI], p[P_SD_A],
+                p[P_SD_B], p[P_SD_LO], p[P_SD_HI])
+
+    @jit
+    def exponent_of(log_g, xi, mu_a, mu_b, mu_lo, mu_hi, sd_a, sd_b, sd_lo, sd_hi):
+        """The drift exponent ``|mu + sigma xi|`` from ``log_g = ln max(g_rel, 1e-6)``, the
+        clipped log-linear ``mu`` and ``sigma`` given by their parameters."""
+        mu = clip(mu_a * log_g + mu_b, mu_lo, mu_hi)
+        sigma = clip(sd_a * log_g + sd_b, sd_lo, sd_hi)
         return abs(mu + sigma * xi)
+
+    @jit
+    def settled_after(g, elapsed, log_ratio, xi, constants):
+        """:func:`settled_value` given ``log_ratio = log_positive((elapsed + t0) / t0)``,
+        which devices written at one time share."""
+        g_max, _, mu_a, mu_b, mu_lo, mu_hi, sd_a, sd_b, sd_lo, sd_hi = constants
+        nu = exponent_of(log_positive(max(abs(g) / g_max, 1e-6)), xi, mu_a, mu_b, mu_lo, mu_hi,
+                         sd_a, sd_b, sd_lo, sd_hi)
+        factor = exp_bounded(-nu * log_ratio)
+        return g * (1.0 if (elapsed <= 0.0) | (nu == 0.0) else factor)
+
+    @jit
+    def settled_value(g, elapsed, xi, constants):
+        """``g`` times its drift factor after ``elapsed`` seconds: what a device read now
+        holds. ``g``, ``elapsed`` and ``xi`` float64; ``constants`` from
+        :func:`drift_constants`. The rules of :func:`drift_exponent` and
+        :func:`drift_factor`, with selects, so that a loop of them vectorises."""
+        t0 = constants[1]
+        return settled_after(g, elapsed, log_positive((elapsed + t0) / t0), xi, constants)
+
+    @jit
+    def drift_exponent(g_rel, xi, p):
+        """nu = |mu(g) + sigma(g) xi| with the clipped log-linear mu and sigma.
+
+        Its ``log``, and ``drift_factor``'s power, are :mod:`analogsim.kernels.vector_math`'s
+        selects and polynomials, not libm's: a loop that settles drift then vectorises
+        (:func:`settled_value`), and the NumPy reference computes the same numbers
+        (``log_positive_array``)."""
+        return exponent_of(log_positive(max(g_rel, 1e-6)), xi, p[P_MU_A], p[P_MU_B],
+                           p[P_MU_LO], p[P_MU_HI], p[P_SD_A], p[P_SD_B], p[P_SD_LO],
+                           p[P_SD_HI])
 
     @jit
     def drift_factor(elapsed, nu, p):
@@ -151,7 +193,7 @@ def build(jit):
         if elapsed <= 0.0 or nu == 0.0:
             return 1.0
         t0 = p[P_T0]
-        return ((elapsed + t0) / t0) ** (-nu)
+        return exp_bounded(-nu * log_positive((elapsed + t0) / t0))
 
     @jit
     def read_sigma(g_now, g_rel_prog, elapsed, p):
@@ -370,6 +412,8 @@ def build(jit):
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, log_unit=rng.log_unit,
         cos_turn=rng.cos_turn, clip=clip,
         drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
+        drift_constants=drift_constants, settled_value=settled_value,
+        settled_after=settled_after, log_positive=log_positive, exp_bounded=exp_bounded,
         program_value=program_value, program_constants=program_constants,
         program_with=program_with, refreshed_pair=refreshed_pair, pulse_sums=pulse_sums,
         pulse_reach=pulse_reach, pulse_block=pulse_block, steps_up=steps_up,

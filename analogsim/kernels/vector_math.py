@@ -4,7 +4,10 @@ vectorise.
 A loop that calls libm's ``log`` or ``pow`` runs one device at a time: Numba has no vector
 maths library unless Intel's SVML is installed. The drift map calls three of them for every
 device after each clock step, so a forward right after ``chip.advance`` took 35 ms
-(1024x1024 ReRAM) and 109 ms (PCM) against 6 and 12 ms with the map cached.
+(1024x1024 ReRAM) and 109 ms (PCM) against 6 and 12 ms with the map cached. The pulsed
+update's drift settle (``scalar.settled_value``) uses them too, for the same reason; its
+NumPy reference uses the twins at the end of this module (``log_positive_array``,
+``exp_bounded_array``: the same operations, so the same values bit for bit).
 
 They are accurate to a few float64 ulps (``tests/kernels/test_kernel_vector_math.py``
 measures them against extended precision), far below the float32 the maps are stored in:
@@ -156,3 +159,49 @@ def build(jit):
 
     return SimpleNamespace(log_positive=log_positive, exp_bounded=exp_bounded,
                            log_float32_bits=log_float32_bits)
+
+
+def _scale_array(m, e, above, below, up, down, step):
+    """``_scale`` over arrays: the same operations, so the same values bit for bit."""
+    high = m >= above
+    low = m < below
+    m = np.where(low, np.where(high, m * down, m) * up, np.where(high, m * down, m))
+    e = np.where(low, np.where(high, e + step, e) - step, np.where(high, e + step, e))
+    return m, e
+
+
+def log_positive_array(x):
+    """Vectorised ``log_positive`` (NumPy): the same operations, so the same values bit for
+    bit; the NumPy reference of the pulsed update uses it where the kernels do."""
+    m = np.minimum(np.maximum(np.asarray(x, dtype=np.float64), LOG_LOWEST), LOG_HIGHEST)
+    e = np.zeros(m.shape)
+    for above, below, up, down, step in zip(
+            (ABOVE_64, ABOVE_32, ABOVE_16, ABOVE_8, ABOVE_4, ABOVE_2, ABOVE_1),
+            (BELOW_64, BELOW_32, BELOW_16, BELOW_8, BELOW_4, BELOW_2, BELOW_1),
+            (UP_64, UP_32, UP_16, UP_8, UP_4, UP_2, UP_1),
+            (DOWN_64, DOWN_32, DOWN_16, DOWN_8, DOWN_4, DOWN_2, DOWN_1),
+            (64.0, 32.0, 16.0, 8.0, 4.0, 2.0, 1.0), strict=True):
+        m, e = _scale_array(m, e, above, below, up, down, step)
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
+                  * s2 + LOG_9) * s2 + LOG_7) * s2 + LOG_5) * s2 + LOG_3) * s2 + 1.0
+    return 2.0 * s * series + e * LN_2
+
+
+def exp_bounded_array(y):
+    """Vectorised ``exp_bounded`` (NumPy): the same operations, so the same values bit for
+    bit."""
+    y = np.minimum(np.maximum(np.asarray(y, dtype=np.float64), -EXP_LIMIT), EXP_LIMIT)
+    k = np.floor(y * INV_LN_2 + 0.5)
+    r = (y - k * LN_2_HIGH) - k * LN_2_LOW
+    poly = ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
+                  + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
+            + 1.0) * r + 1.0
+    scale, magnitude = np.ones(y.shape), np.abs(k)
+    for bit, up in ((64.0, UP_64), (32.0, UP_32), (16.0, UP_16), (8.0, UP_8), (4.0, UP_4),
+                    (2.0, UP_2), (1.0, UP_1)):
+        on = magnitude >= bit
+        scale = np.where(on, scale * up, scale)
+        magnitude = np.where(on, magnitude - bit, magnitude)
+    return np.where(k >= 0.0, poly * scale, poly / scale)
