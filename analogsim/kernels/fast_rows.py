@@ -23,7 +23,6 @@ _normal_pair32_words = RNG.normal_pair32_words
 _poisson_head = SI.poisson_head
 _pulse_reach = SI.pulse_reach
 _pulse_block = SI.pulse_block
-_settled_value = SI.settled_value
 _settled_after = SI.settled_after
 _log_positive = SI.log_positive
 _drift_constants = SI.drift_constants
@@ -285,17 +284,19 @@ def settle_line(g_line, t_line, xi_line, stuck_line, counts_a, counts_b, now, p,
         elapsed[k] = now - t_line[j]
         xi[k] = xi_line[j]
     constants = _drift_constants(p)
+    t0 = constants[1]
     one_time = True
     for k in range(count):
         one_time &= elapsed[k] == elapsed[0]
-    if one_time:  # all written at one time (a clock step after training): one log for all
-        t0 = constants[1]
-        log_ratio = _log_positive((elapsed[0] + t0) / t0)
-        for k in range(count):
-            g[k] = _settled_after(g[k], elapsed[0], log_ratio, xi[k], constants)
-    else:
-        for k in range(count):
-            g[k] = _settled_value(g[k], elapsed[k], xi[k], constants)
+    # All written at one time (a clock step after training): one log for all of them. One
+    # loop for both cases, since each inlined copy of the polynomials costs seconds to compile.
+    log_ratio = np.empty(count)
+    for k in range(1 if one_time else count):
+        log_ratio[k] = _log_positive((elapsed[k] + t0) / t0)
+    if one_time:
+        log_ratio[1:] = log_ratio[0]
+    for k in range(count):
+        g[k] = _settled_after(g[k], elapsed[k], log_ratio[k], xi[k], constants)
     for k in range(count):
         j = at[k]
         if elapsed[k] > 0.0:
