@@ -49,11 +49,12 @@ devices has drifted since its last write (a vectorised check of the write times,
 when the caller passes ``settled=True``: in training without a clock step, every row) then
 takes one pass that draws each device's counts, order coin and noise (``poisson_head``: the
 inversion unrolled to 6 terms) and applies both its blocks with selects instead of branches
-(``pulse_sums`` unrolled over 6 bits). A row with drift takes three: the draws into row
-buffers, a scalar loop that settles the drift of the devices about to be pulsed, the
-blocks. (One pass instead of three saved about 2 ms of the 13 ms
-ReRAM pass at 1024x1024; the branching settle loop cost about 2 ms of an 18 ms pass when it
-ran for every row.) The rare devices the passes cannot finish (a mean past the limit, an
+(``pulse_sums`` unrolled over 6 bits). A row with a device that is not stuck and has drift
+takes three: the draws into row buffers, the drift of the devices about to be pulsed
+settled (``fast_rows.settle_line``: the due devices gathered, then one vectorised pass), the
+blocks. (One pass instead of three saved about 2 ms of the 13 ms ReRAM pass at 1024x1024;
+the branching settle loop that preceded ``settle_line`` cost about 2 ms of an 18 ms pass
+when it ran for every row.) The rare devices the passes cannot finish (a mean past the limit, an
 inversion past 6 terms, a block of 64 pulses or more, a PCM pair that may be refreshed) are
 flagged, keep their state, and are drawn again in full and applied with the scalar rules,
 except the flagged PCM pairs of settled rows with no stuck device: about 1 % of the pairs
@@ -282,7 +283,7 @@ def _drifted_row(mean_up, mean_down, words, conductance, written_at, drift_xi, s
                  step_down, bound_low, bound_high, now, p, key, i, stale_plus, stale_minus,
                  slow):
     """Row ``i`` when a device of it has drifted since its last write: the draws, then the
-    drift of the devices about to be pulsed settled (a branching loop), then the blocks;
+    drift of the devices about to be pulsed settled (``settle_line``), then the blocks;
     ``slow`` flags the devices left to the scalar rule, their state kept."""
     cols = mean_up.shape[1]
     first = np.uint64(i * cols)
