@@ -130,10 +130,12 @@ U_THRESHOLD_MASK = np.uint32(THRESHOLD_MASK)
 U_ALIAS_SHIFT = np.uint32(ALIAS_SHIFT)
 
 
-def build(jit):
-    """Compile the scalar physics with ``jit``; see the module docstring."""
+def build(jit, scalar_math=False):
+    """Compile the scalar physics with ``jit``; see the module docstring. ``scalar_math``:
+    the drift rules' ``log`` and ``exp`` in the form for code that runs one device at a
+    time (:func:`analogsim.kernels.vector_math.build`; the same numbers)."""
     rng = build_scalar_functions(jit)
-    vector = build_vector_math(jit)
+    vector = build_vector_math(jit, scalar=scalar_math)
     log_positive, exp_bounded = vector.log_positive, vector.exp_bounded
 
     @jit

@@ -81,8 +81,16 @@ LN_2_LOW = float(Decimal(2).ln(Context(prec=50)) - Decimal(LN_2_HIGH))
     1.0 / math.factorial(k) for k in range(13, 1, -1))
 
 
-def build(jit):
-    """Compile ``log_positive``, ``log_float32_bits`` and ``exp_bounded`` with ``jit``."""
+def build(jit, scalar=False):
+    """Compile ``log_positive``, ``log_float32_bits`` and ``exp_bounded`` with ``jit``.
+
+    ``scalar=True`` gives ``log_positive`` and ``exp_bounded`` for code that runs one value
+    at a time (the CPU's scalar rules): the same values bit for bit, with the exponent taken
+    by ``math.frexp`` and put back by ``math.ldexp`` instead of seven selects each way. The
+    decomposition ``m 2**e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` is unique, and a product
+    by a power of two is correctly rounded either way, so both give the same numbers; the
+    selects cost a scalar loop about 90 ns a settled device against about 30 ns.
+    """
 
     @jit
     def _series(m, e):
@@ -157,6 +165,28 @@ def build(jit):
         scale, magnitude = _power_of_two(scale, magnitude, 1.0, UP_1)
         return poly * scale if k >= 0.0 else poly / scale  # exact: scale is a power of two
 
+    @jit
+    def log_positive_scalar(x):
+        m = min(max(x, LOG_LOWEST), LOG_HIGHEST)
+        mantissa, exponent = math.frexp(m)  # mantissa in [1/2, 1)
+        low = mantissa < SQRT_HALF
+        return _series(mantissa * 2.0 if low else mantissa,
+                       np.float64(exponent - 1) if low else np.float64(exponent))
+
+    @jit
+    def exp_bounded_scalar(y):
+        y = min(max(y, -EXP_LIMIT), EXP_LIMIT)
+        k = math.floor(y * INV_LN_2 + 0.5)
+        r = (y - k * LN_2_HIGH) - k * LN_2_LOW
+        poly = ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
+                      + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
+                + 1.0) * r + 1.0
+        return math.ldexp(poly, int(k))
+
+    if scalar:
+        return SimpleNamespace(log_positive=log_positive_scalar,
+                               exp_bounded=exp_bounded_scalar,
+                               log_float32_bits=log_float32_bits)
     return SimpleNamespace(log_positive=log_positive, exp_bounded=exp_bounded,
                            log_float32_bits=log_float32_bits)
 

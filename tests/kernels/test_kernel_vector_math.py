@@ -131,3 +131,28 @@ def test_the_numpy_twins_equal_the_compiled_functions_bit_for_bit():
         0.5 * math.log(2.0), 87.0, 1e9]])
     np.testing.assert_array_equal(log_positive_array(x), _apply(_logs, x))
     np.testing.assert_array_equal(exp_bounded_array(y), _apply(_exps, y))
+
+
+def test_the_scalar_forms_equal_the_select_forms_bit_for_bit():
+    """``build(jit, scalar=True)`` (frexp/ldexp, for one value at a time) against the select
+    forms the vectorised loops use: the same numbers, at the reduction's edges too."""
+    scalar = build(numba.njit, scalar=True)
+    log_s, exp_s = scalar.log_positive, scalar.exp_bounded
+
+    @numba.njit
+    def apply_both(x, y, out):
+        for k in range(x.shape[0]):
+            out[0, k], out[1, k] = log_s(x[k]), _log(x[k])
+            out[2, k], out[3, k] = exp_s(y[k]), _exp(y[k])
+
+    rng = np.random.default_rng(12)
+    edges = [math.sqrt(0.5), math.nextafter(math.sqrt(0.5), 0.0), math.sqrt(2.0),
+             math.nextafter(math.sqrt(2.0), 0.0), 2.0**-127, 2.0**127, 1e-300, 1e300, 0.0, 1.0]
+    x = np.concatenate([np.exp(rng.uniform(-95.0, 95.0, 50_000)), edges,
+                        np.array(edges[:4]) * 2.0**rng.integers(-60, 60, 4)])
+    y = np.concatenate([rng.uniform(-100.0, 100.0, x.shape[0] - 8),
+                        [-87.0, -86.9, -0.3466, 0.0, 0.3466, 86.9, 87.0, -1e9]])
+    out = np.empty((4, x.shape[0]))
+    apply_both(x, y, out)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[2], out[3])
