@@ -127,6 +127,18 @@ F_OFFSET_STEP = F32(OFFSET_STEP)
                                F32(4.166664568298827e-2))
 
 
+def log_series(m, e):
+    """``ln(m 2**e)`` for ``m`` in ``[sqrt(1/2), sqrt(2))``: ``2 atanh(s)``, ``s = (m - 1) /
+    (m + 1)``, to the ``s**19`` term, plus ``e ln 2``. Plain Python, so that it serves NumPy
+    arrays as it is and every backend once compiled (``log_unit``, ``vector_math``'s
+    ``log_positive`` and their NumPy twins): one source, the same numbers bit for bit."""
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
+                  * s2 + LOG_9) * s2 + LOG_7) * s2 + LOG_5) * s2 + LOG_3) * s2 + 1.0
+    return 2.0 * s * series + e * LN_2
+
+
 def build_scalar_functions(jit):
     """Compile the scalar generators with ``jit`` (``numba.njit``, ``numba.cuda.jit(device=True)``
     or the identity for plain Python) and return them as a namespace.
@@ -143,6 +155,7 @@ def build_scalar_functions(jit):
     (``cos(2 pi (bits + 1/2) / 2**32)`` for a 32-bit ``bits``). ``key`` and ``counter`` are
     uint64.
     """
+    series_of = jit(log_series)
 
     @jit
     def hash64(key, counter):
@@ -173,11 +186,7 @@ def build_scalar_functions(jit):
         m, e = scale_below(m, e, BELOW_4, 16.0, 4.0)
         m, e = scale_below(m, e, BELOW_2, 4.0, 2.0)
         m, e = scale_below(m, e, BELOW_1, 2.0, 1.0)
-        s = (m - 1.0) / (m + 1.0)
-        s2 = s * s
-        series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
-                      * s2 + LOG_9) * s2 + LOG_7) * s2 + LOG_5) * s2 + LOG_3) * s2 + 1.0
-        return 2.0 * s * series + e * LN_2
+        return series_of(m, e)
 
     @jit
     def cos_turn(bits):
@@ -304,12 +313,7 @@ def log_unit_array(u: np.ndarray) -> np.ndarray:
         below = m < threshold
         m = np.where(below, m * 2.0**step, m)
         e = np.where(below, e - float(step), e)
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    series = LOG_19
-    for coefficient in (LOG_17, LOG_15, LOG_13, LOG_11, LOG_9, LOG_7, LOG_5, LOG_3, 1.0):
-        series = series * s2 + coefficient
-    return 2.0 * s * series + e * LN_2
+    return log_series(m, e)
 
 
 def _turn_polynomials(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

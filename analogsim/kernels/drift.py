@@ -138,7 +138,7 @@ def _constants(p):
 @numba.njit(inline="always", error_model="numpy")
 def _device(g32, bits, xi, stuck, elapsed, log_ratio, log_time, c, with_variance):
     """One device's weight (``g(t) / g_max``) and read-noise variance (0 unless
-    ``with_variance``): the rules of ``drift_exponent``, ``drift_factor`` and
+    ``with_variance``): the rules of ``settled_value`` and
     ``read_sigma`` of :mod:`analogsim.kernels.scalar` in float64, with vectorisable ``log``
     and ``exp`` and selects for their branches; ``c`` is ``_constants(p)``."""
     (g_max, log_g_max, mu_a, mu_b, mu_lo, mu_hi, sd_a, sd_b, sd_lo, sd_hi, q0, q_exp, q_max,

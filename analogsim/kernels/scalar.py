@@ -172,30 +172,13 @@ def build(jit, scalar_math=False):
     def settled_value(g, elapsed, xi, constants):
         """``g`` times its drift factor after ``elapsed`` seconds: what a device read now
         holds. ``g``, ``elapsed`` and ``xi`` float64; ``constants`` from
-        :func:`drift_constants`. The rules of :func:`drift_exponent` and
-        :func:`drift_factor`, with selects, so that a loop of them vectorises."""
+        :func:`drift_constants`. The exponent ``nu = |mu(g) + sigma(g) xi|`` (clipped
+        log-linear ``mu`` and ``sigma``), the factor ``((elapsed + t0) / t0)^-nu`` (1 when
+        nothing has elapsed). Its ``log`` and power are
+        :mod:`analogsim.kernels.vector_math`'s, not libm's: a loop of it vectorises, and the
+        NumPy reference computes the same numbers (``log_positive_array``)."""
         t0 = constants[1]
         return settled_after(g, elapsed, log_positive((elapsed + t0) / t0), xi, constants)
-
-    @jit
-    def drift_exponent(g_rel, xi, p):
-        """nu = |mu(g) + sigma(g) xi| with the clipped log-linear mu and sigma.
-
-        Its ``log``, and ``drift_factor``'s power, are :mod:`analogsim.kernels.vector_math`'s
-        selects and polynomials, not libm's: a loop that settles drift then vectorises
-        (:func:`settled_value`), and the NumPy reference computes the same numbers
-        (``log_positive_array``)."""
-        return exponent_of(log_positive(max(g_rel, 1e-6)), xi, p[P_MU_A], p[P_MU_B],
-                           p[P_MU_LO], p[P_MU_HI], p[P_SD_A], p[P_SD_B], p[P_SD_LO],
-                           p[P_SD_HI])
-
-    @jit
-    def drift_factor(elapsed, nu, p):
-        """G(t) / G_prog = ((elapsed + t0) / t0)^-nu (1 when nothing has elapsed)."""
-        if elapsed <= 0.0 or nu == 0.0:
-            return 1.0
-        t0 = p[P_T0]
-        return exp_bounded(-nu * log_positive((elapsed + t0) / t0))
 
     @jit
     def read_sigma(g_now, g_rel_prog, elapsed, p):
@@ -413,7 +396,7 @@ def build(jit, scalar_math=False):
     return SimpleNamespace(
         hash64=rng.hash64, uniform=rng.uniform, normal=rng.normal, log_unit=rng.log_unit,
         cos_turn=rng.cos_turn, clip=clip,
-        drift_exponent=drift_exponent, drift_factor=drift_factor, read_sigma=read_sigma,
+        read_sigma=read_sigma,
         drift_constants=drift_constants, settled_value=settled_value,
         settled_after=settled_after, log_positive=log_positive, exp_bounded=exp_bounded,
         program_value=program_value, program_constants=program_constants,

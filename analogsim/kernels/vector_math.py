@@ -36,19 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from analogsim.kernels.counter_rng import (
-    LN_2,
-    LOG_3,
-    LOG_5,
-    LOG_7,
-    LOG_9,
-    LOG_11,
-    LOG_13,
-    LOG_15,
-    LOG_17,
-    LOG_19,
-    SQRT_HALF,
-)
+from analogsim.kernels.counter_rng import LN_2, SQRT_HALF, log_series
 
 #: ``log_positive`` scales by ``2**-k`` where its argument is at least ``sqrt(2) 2**(k-1)``
 #: and by ``2**k`` where it is below ``sqrt(1/2) 2**(1-k)``, k = 64, 32, ..., 1.
@@ -81,6 +69,14 @@ LN_2_LOW = float(Decimal(2).ln(Context(prec=50)) - Decimal(LN_2_HIGH))
     1.0 / math.factorial(k) for k in range(13, 1, -1))
 
 
+def exp_series(r):
+    """``e^r`` for ``|r| <= ln 2 / 2``: its Taylor polynomial to the ``r**13`` term. Plain
+    Python, shared by every form of ``exp_bounded`` (compiled, and the NumPy twin)."""
+    return ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
+                  + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
+            + 1.0) * r + 1.0
+
+
 def build(jit, scalar=False):
     """Compile ``log_positive``, ``log_float32_bits`` and ``exp_bounded`` with ``jit``.
 
@@ -88,18 +84,12 @@ def build(jit, scalar=False):
     at a time (the CPU's scalar rules): the same values bit for bit, with the exponent taken
     by ``math.frexp`` and put back by ``math.ldexp`` instead of seven selects each way. The
     decomposition ``m 2**e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` is unique, and a product
-    by a power of two is correctly rounded either way, so both give the same numbers; the
-    selects cost a scalar loop about 90 ns a settled device against about 30 ns.
+    by a power of two is correctly rounded either way, so both give the same numbers; with
+    the selects a scalar drift settle took about 90 ns a device, with these about 60.
     """
 
-    @jit
-    def _series(m, e):
-        """``ln(m 2**e)`` for ``m`` in ``[sqrt(1/2), sqrt(2))``: the series of ``log_unit``."""
-        s = (m - 1.0) / (m + 1.0)
-        s2 = s * s
-        series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
-                      * s2 + LOG_9) * s2 + LOG_7) * s2 + LOG_5) * s2 + LOG_3) * s2 + 1.0
-        return 2.0 * s * series + e * LN_2
+    _series = jit(log_series)
+    _exp_series = jit(exp_series)
 
     @jit
     def _scale(m, e, above, below, up, down, step):
@@ -152,9 +142,7 @@ def build(jit, scalar=False):
         y = min(max(y, -EXP_LIMIT), EXP_LIMIT)
         k = math.floor(y * INV_LN_2 + 0.5)
         r = (y - k * LN_2_HIGH) - k * LN_2_LOW
-        poly = ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
-                      + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
-                + 1.0) * r + 1.0
+        poly = _exp_series(r)
         scale, magnitude = 1.0, abs(k)
         scale, magnitude = _power_of_two(scale, magnitude, 64.0, UP_64)
         scale, magnitude = _power_of_two(scale, magnitude, 32.0, UP_32)
@@ -175,15 +163,10 @@ def build(jit, scalar=False):
 
     @jit
     def exp_bounded_scalar(y):
-        # exp_bounded's reduction and polynomial, repeated rather than shared through a helper
-        # returning (k, poly): the helper changes the vectorised form's inlined code, whose
-        # timings in the drift map and settle pass were measured as it stands.
         y = min(max(y, -EXP_LIMIT), EXP_LIMIT)
         k = math.floor(y * INV_LN_2 + 0.5)
         r = (y - k * LN_2_HIGH) - k * LN_2_LOW
-        poly = ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
-                      + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
-                + 1.0) * r + 1.0
+        poly = _exp_series(r)
         return math.ldexp(poly, int(k))
 
     if scalar:
@@ -198,8 +181,10 @@ def _scale_array(m, e, above, below, up, down, step):
     """``_scale`` over arrays: the same operations, so the same values bit for bit."""
     high = m >= above
     low = m < below
-    m = np.where(low, np.where(high, m * down, m) * up, np.where(high, m * down, m))
-    e = np.where(low, np.where(high, e + step, e) - step, np.where(high, e + step, e))
+    m = np.where(high, m * down, m)
+    m = np.where(low, m * up, m)
+    e = np.where(high, e + step, e)
+    e = np.where(low, e - step, e)
     return m, e
 
 
@@ -215,11 +200,7 @@ def log_positive_array(x):
             (DOWN_64, DOWN_32, DOWN_16, DOWN_8, DOWN_4, DOWN_2, DOWN_1),
             (64.0, 32.0, 16.0, 8.0, 4.0, 2.0, 1.0), strict=True):
         m, e = _scale_array(m, e, above, below, up, down, step)
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    series = ((((((((LOG_19 * s2 + LOG_17) * s2 + LOG_15) * s2 + LOG_13) * s2 + LOG_11)
-                  * s2 + LOG_9) * s2 + LOG_7) * s2 + LOG_5) * s2 + LOG_3) * s2 + 1.0
-    return 2.0 * s * series + e * LN_2
+    return log_series(m, e)
 
 
 def exp_bounded_array(y):
@@ -228,9 +209,7 @@ def exp_bounded_array(y):
     y = np.minimum(np.maximum(np.asarray(y, dtype=np.float64), -EXP_LIMIT), EXP_LIMIT)
     k = np.floor(y * INV_LN_2 + 0.5)
     r = (y - k * LN_2_HIGH) - k * LN_2_LOW
-    poly = ((((((((((((E_13 * r + E_12) * r + E_11) * r + E_10) * r + E_9) * r + E_8) * r
-                  + E_7) * r + E_6) * r + E_5) * r + E_4) * r + E_3) * r + E_2) * r
-            + 1.0) * r + 1.0
+    poly = exp_series(r)
     scale, magnitude = np.ones(y.shape), np.abs(k)
     for bit, up in ((64.0, UP_64), (32.0, UP_32), (16.0, UP_16), (8.0, UP_8), (4.0, UP_4),
                     (2.0, UP_2), (1.0, UP_1)):

@@ -31,8 +31,8 @@ def _kernels() -> SimpleNamespace:
     global cuda
     cuda = cuda_module()
     physics = scalar_physics()
-    drift_exponent = physics.drift_exponent
-    drift_factor = physics.drift_factor
+    settled_value = physics.settled_value
+    drift_constants = physics.drift_constants
     read_sigma = physics.read_sigma
 
     @cuda.jit
@@ -51,8 +51,8 @@ def _kernels() -> SimpleNamespace:
                 elapsed = now - written_at[k, i, j]
                 g_now = g
                 if elapsed > 0.0 and stuck[k, i, j] == 0:
-                    nu = drift_exponent(g_rel, np.float64(drift_xi[k, i, j]), p)
-                    g_now = g * drift_factor(elapsed, nu, p)
+                    g_now = settled_value(g, elapsed, np.float64(drift_xi[k, i, j]),
+                                          drift_constants(p))
                 weight += signs[k] * g_now / g_max
                 if has_variance:
                     read = read_sigma(g_now, g_rel, elapsed, p) / g_max
