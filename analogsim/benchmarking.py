@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,7 @@ OPERATIONS = {
         Operation("forward", "forward: read noise, DAC, ADC", "x @ W", 2.5),
         Operation("forward-no-noise", "forward: DAC, ADC, no read noise", "x @ W", 1.3),
         Operation("update-fast", "update: fast sampler", "x.T @ d", 3.0),
+        Operation("update-fast-int8", "update: fast sampler, int8 counts", "x.T @ d", 3.0),
         Operation("update-exact", "update: exact sampler", "x.T @ d", None),
     )
 }
@@ -131,14 +133,28 @@ class Workload:
         return cls(x=x, d=d, weights=weights)
 
 
+#: Operations that need an optional dependency, and its import name.
+NEEDS = {"update-fast-int8": "torch"}
+
+
+def available_operations() -> tuple[str, ...]:
+    """The operations this installation can time (``update-fast-int8`` needs PyTorch)."""
+    from analogsim.kernels.count_means_int8 import torch_available
+
+    return tuple(name for name in OPERATIONS
+                 if NEEDS.get(name) != "torch" or torch_available())
+
+
 def make_tile(operation: str, workload: Workload, device: str = "reram",
               seed: int = 0) -> Tile:
-    """A programmed tile of a fresh chip, with the periphery ``operation`` is timed with."""
+    """A programmed tile of a fresh chip, with the periphery (and count precision)
+    ``operation`` is timed with."""
     import analogsim as asim
 
     models = {"reram": asim.devices.ReRAM, "pcm": asim.devices.PCM}
     periphery = asim.Periphery(read_noise=operation != "forward-no-noise")
-    chip = asim.Chip(device=models[device](), seed=seed, periphery=periphery)
+    chip = asim.Chip(device=models[device](), seed=seed, periphery=periphery,
+                     count_precision="int8" if operation == "update-fast-int8" else None)
     rows, cols = workload.weights.shape
     tile = chip.tile("bench", rows=rows, cols=cols)
     tile.program(workload.weights)
@@ -153,7 +169,7 @@ def callables(operation: str, tile: Tile,
     if operation.startswith("forward"):
         weights = workload.weights
         return (lambda: tile.forward(x)), (lambda: x @ weights)
-    sampler = operation.removeprefix("update-")
+    sampler = "exact" if operation == "update-exact" else "fast"
     return (lambda: tile.update(x, d, lr, sampler=sampler)), (lambda: x.T @ d)
 
 
@@ -264,13 +280,15 @@ def measure(operation: str, batch: int, rows: int, cols: int, *, device: str = "
 
 
 def run_suite(shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES, *,
-              batch: int = DEFAULT_BATCH, operations: Sequence[str] = tuple(OPERATIONS),
+              batch: int = DEFAULT_BATCH, operations: Sequence[str] | None = None,
               devices: Sequence[str] = ("reram",), repeats: int = DEFAULT_REPEATS,
               exact_repeats: int = 1, seed: int = 0, clock: str = "wall",
               prior_updates: int = 0,
               progress: Callable[[Measurement], object] | None = None) -> list[Measurement]:
     """Warm up, then measure every (shape, device, operation); ``progress`` sees each row.
-    ``prior_updates``: see :func:`measure`."""
+    ``operations``: default :func:`available_operations`. ``prior_updates``: see
+    :func:`measure`."""
+    operations = available_operations() if operations is None else tuple(operations)
     warm_up(operations, devices)
     results = []
     for rows, cols in shapes:
@@ -331,6 +349,9 @@ def thread_settings() -> dict[str, Any]:
                                 "numba_threads_max": numba.config.NUMBA_NUM_THREADS,
                                 "numba_threading_layer": layer}
     settings["blas"] = blas_info()
+    torch = sys.modules.get("torch")
+    if torch is not None:  # its int8 matmul counts for update-fast-int8
+        settings["torch_threads"] = torch.get_num_threads()
     settings["idle_threads"] = idle_thread_report()
     return settings
 
@@ -365,4 +386,6 @@ def describe_threads(settings: dict[str, Any]) -> str:
                  f"{pool['num_threads']} threads")
     if not settings["blas"]:
         text += ", BLAS threads unknown (threadpoolctl not installed)"
+    if "torch_threads" in settings:
+        text += f", PyTorch {settings['torch_threads']} threads"
     return text

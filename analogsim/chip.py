@@ -20,7 +20,13 @@ from analogsim._tile_parameters import draw_tile_arrays
 from analogsim._validation import check_choice, check_range
 from analogsim.devices import DeviceModel, Ideal, ReRAM
 from analogsim.errors import BackendUnavailableError, ParameterError
-from analogsim.kernels import HOST_KERNEL_SETS, KERNEL_SETS, MATMUL_PRECISIONS, get_kernels
+from analogsim.kernels import (
+    COUNT_PRECISIONS,
+    HOST_KERNEL_SETS,
+    KERNEL_SETS,
+    MATMUL_PRECISIONS,
+    get_kernels,
+)
 from analogsim.periphery import Periphery
 from analogsim.tile import RngLike, Tile
 
@@ -58,6 +64,16 @@ class Chip:
         GPU's tensor cores (backend "cuda"; "cudasim" emulates their rounding); their error
         against the device noise is tabulated in :mod:`analogsim.kernels.cuda.matmul`: TF32
         is far below it for every preset, bf16 not always.
+    count_precision : None or "int8"
+        Precision of the fast sampler's two count matmuls (the expected up and down pulses
+        of every device). None (default): the matmul precision. "int8": exact int8 matmuls
+        of the update's inputs and errors, each quantized to 255 levels of its column's
+        largest magnitude, which made a fast update about 1.6x faster on a CPU with int8
+        dot products (``benchmarks/README.md``). A mean then errs by a small fraction of
+        its Poisson noise; where the predicted error passes 5 % of it, its column is
+        recounted in fp32 (``docs/architecture.md``, "The fast sampler's count means in
+        int8"). CPU kernels only: "numba" runs PyTorch's int8 matmul
+        (``pip install torch==2.13.0``), "numpy" its NumPy reference.
 
     Same seed, same backend and kernels: identical results. The CPU and GPU backends draw
     the same hidden parameters and the same random numbers and agree to floating-point
@@ -66,7 +82,8 @@ class Chip:
 
     def __init__(self, device: DeviceModel | None = None, seed: int = 0, *,
                  periphery: Periphery | None = None, backend: str = "cpu",
-                 kernels: str | None = None, matmul_precision: str = "fp32") -> None:
+                 kernels: str | None = None, matmul_precision: str = "fp32",
+                 count_precision: str | None = None) -> None:
         device = ReRAM() if device is None else device
         _check_device("Chip", device)
         check_range("Chip", "seed", seed, 0, 2**63 - 1, integer=True)
@@ -74,6 +91,7 @@ class Chip:
         if kernels is not None:
             check_choice("Chip", "kernels", kernels, KERNEL_SETS)
         check_choice("Chip", "matmul_precision", matmul_precision, MATMUL_PRECISIONS)
+        check_choice("Chip", "count_precision", count_precision, COUNT_PRECISIONS)
         if periphery is None:
             periphery = Periphery.ideal() if isinstance(device, Ideal) else Periphery()
         _check_periphery("Chip", periphery)
@@ -85,7 +103,12 @@ class Chip:
             raise ParameterError(f"Chip: matmul_precision={matmul_precision!r} runs on the "
                                  f"tensor cores of a GPU (backend='cuda'); the CPU kernels "
                                  f"({kernels!r}) run 'fp32' only.")
-        self.kernels = get_kernels(kernels, precision=matmul_precision)
+        if count_precision is not None and kernels not in ("numba", "numpy"):
+            raise ParameterError(f"Chip: count_precision={count_precision!r} runs on the CPU "
+                                 f"(kernels 'numba' or 'numpy'); the {kernels!r} kernels count "
+                                 f"in the matmul precision: leave count_precision out.")
+        self.kernels = get_kernels(kernels, precision=matmul_precision,
+                                   count_precision=count_precision)
         self.time = 0.0
         self._tiles: dict[str, Tile] = {}
         self._runtime = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))

@@ -4,7 +4,8 @@ Layout (format version 2)::
 
     /            attrs: format="analogsim-chip", format_version, analogsim_version, seed,
                         time, device (JSON), periphery (JSON), kernels, rng_state (JSON),
-                        backend, matmul_precision (optional: "cpu" and "fp32" if absent)
+                        backend, matmul_precision (optional: "cpu" and "fp32" if absent),
+                        count_precision (optional, written when set: "int8")
     /tiles/0000  attrs: name, rows, cols, weight_scale, drift_reference, device, periphery
                  datasets: every array of TileArrays, with Fletcher-32 checksums and a
                  ``blake2b`` attribute (digest of dtype, shape and bytes)
@@ -71,6 +72,8 @@ def save_chip(chip: Chip, path: Path) -> None:
             handle.attrs["kernels"] = _text(chip.kernels.name)
             handle.attrs["backend"] = _text(chip.backend)
             handle.attrs["matmul_precision"] = _text(chip.kernels.precision)
+            if chip.kernels.count_precision is not None:
+                handle.attrs["count_precision"] = _text(chip.kernels.count_precision)
             handle.attrs["rng_state"] = _text(json.dumps(chip._runtime.bit_generator.state))
             group = handle.create_group("tiles")
             for index, tile in enumerate(chip.tiles.values()):
@@ -148,10 +151,11 @@ def _read_chip(handle: h5py.File, path: Path, backend: str | None,
     periphery = Periphery(**json.loads(_read_text(handle.attrs, "periphery")))
     saved = {key: _read_text(handle.attrs, key) if key in handle.attrs else default
              for key, default in (("kernels", "numba"), ("backend", "cpu"),
-                                  ("matmul_precision", "fp32"))}
+                                  ("matmul_precision", "fp32"), ("count_precision", None))}
     backend, kernels, precision = _placement(saved, backend, kernels, path)
     chip = Chip(device, int(handle.attrs["seed"]), periphery=periphery, backend=backend,
-                kernels=kernels, matmul_precision=precision)
+                kernels=kernels, matmul_precision=precision,
+                count_precision=_count_precision(saved["count_precision"], kernels, path))
     chip.time = float(handle.attrs["time"])
     chip._runtime.bit_generator.state = json.loads(_read_text(handle.attrs, "rng_state"))
     for key in sorted(handle["tiles"]):
@@ -198,6 +202,25 @@ def _placement(saved: dict[str, str], backend: str | None, kernels: str | None,
     if kernels not in ("cuda", "cudasim"):
         precision = "fp32"  # the CPU kernels run fp32 only
     return backend, kernels, precision
+
+
+def _count_precision(saved: str | None, kernels: str | None, path: Path) -> str | None:
+    """The saved count precision where the loaded chip's kernels can run it, else None
+    (with a warning: the loaded chip's updates then count in the matmul precision)."""
+    from analogsim.kernels.count_means_int8 import torch_available
+
+    if saved is None:
+        return None
+    if kernels not in ("numba", "numpy"):
+        reason = f"the {kernels!r} kernels count in the matmul precision"
+    elif kernels == "numba" and not torch_available():
+        reason = "PyTorch, which runs its int8 matmul, is not installed"
+    else:
+        return saved
+    warnings.warn(f"Chip.load: {path} was saved with count_precision={saved!r}, which cannot "
+                  f"run here ({reason}); the loaded chip counts in the matmul precision.",
+                  RuntimeWarning, stacklevel=4)
+    return None
 
 
 def _read_array(group: h5py.Group, name: str, path: Path, version: int) -> np.ndarray:

@@ -41,4 +41,4 @@ def bench_rounds(request: pytest.FixtureRequest) -> int:
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_kernels(request: pytest.FixtureRequest) -> None:
     """Compile (or load) every Numba kernel on a small tile before anything is timed."""
-    bm.warm_up(tuple(bm.OPERATIONS), request.config.getoption("--bench-devices").split(","))
+    bm.warm_up(bm.available_operations(), request.config.getoption("--bench-devices").split(","))

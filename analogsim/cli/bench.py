@@ -88,13 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exact-repeats", type=_positive_int, default=1,
                         help="timed calls of the (slow) exact sampler per row (default 1)")
     parser.add_argument("--operations", type=_choices(tuple(OPERATIONS)),
-                        default=tuple(OPERATIONS), metavar="OP[,OP...]",
-                        help=f"rows to time (default all: {','.join(OPERATIONS)})")
+                        metavar="OP[,OP...]",
+                        help=f"rows to time, of {','.join(OPERATIONS)} (default all; "
+                             f"update-fast-int8 needs PyTorch and is left out without it)")
     parser.add_argument("--devices", type=_choices(DEVICES), default=("reram",),
                         metavar="DEV[,DEV...]",
                         help=f"device models, of {','.join(DEVICES)} (default reram)")
     parser.add_argument("--threads", type=_positive_int,
-                        help="threads for Numba and BLAS (default: as configured)")
+                        help="threads for Numba, BLAS and PyTorch (default: as configured)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: elapsed time (default); cpu: CPU time of this process, "
                              "steadier on a shared machine (best with --threads 1)")
@@ -115,8 +116,13 @@ def run(args: argparse.Namespace) -> int:
     from analogsim import benchmarking as bm
 
     config = _config(args)
+    missing = [name for name in config["operations"] if name not in bm.available_operations()]
+    if missing:
+        print(f"analogsim bench: error: {', '.join(missing)} needs PyTorch, which is not "
+              f"installed (pip install torch==2.13.0)", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as restore:
-        error = _limit_threads(args.threads, restore)
+        error = _limit_threads(args.threads, restore, config["operations"])
         if error:
             print(f"analogsim bench: error: {error}", file=sys.stderr)
             return 2
@@ -176,7 +182,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch or (bm.QUICK_BATCH if quick else bm.DEFAULT_BATCH),
         "repeats": args.repeats or (bm.QUICK_REPEATS if quick else bm.DEFAULT_REPEATS),
         "exact_repeats": args.exact_repeats,
-        "operations": args.operations,
+        "operations": args.operations or bm.available_operations(),
         "devices": args.devices,
         "seed": args.seed,
         "clock": args.clock,
@@ -186,11 +192,15 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _limit_threads(threads: int | None, restore: contextlib.ExitStack) -> str | None:
-    """Apply ``--threads`` to Numba and BLAS until ``restore`` closes; an error text or None."""
+def _limit_threads(threads: int | None, restore: contextlib.ExitStack,
+                   operations: tuple[str, ...] = ()) -> str | None:
+    """Apply ``--threads`` to Numba and BLAS (and PyTorch, for ``operations`` that use it)
+    until ``restore`` closes; an error text or None."""
     if threads is None:
         return None
     import numba
+
+    from analogsim.benchmarking import NEEDS
 
     available = numba.config.NUMBA_NUM_THREADS
     if threads > available:
@@ -199,6 +209,11 @@ def _limit_threads(threads: int | None, restore: contextlib.ExitStack) -> str | 
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     restore.callback(numba.set_num_threads, previous)
+    if any(NEEDS.get(name) == "torch" for name in operations):
+        import torch
+
+        restore.callback(torch.set_num_threads, torch.get_num_threads())
+        torch.set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

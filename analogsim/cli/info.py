@@ -90,7 +90,39 @@ def backends() -> dict[str, str]:
     except Exception as error:  # a broken CUDA toolkit must not break `info`
         reason = f"{type(error).__name__}: {error}"
     found["Chip(backend='cuda')"] = "available" if reason is None else f"not available: {reason}"
+    found["count_precision='int8'"] = _int8_counts_status()
     return found
+
+
+#: CPU flags (Linux ``/proc/cpuinfo``) of int8 dot-product instructions.
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def _int8_counts_status() -> str:
+    """Whether ``Chip(count_precision="int8")`` can run here, and whether it should pay off."""
+    version = package_version(PACKAGES["torch"])
+    if version is None:
+        return "not available: PyTorch is not installed (pip install torch==2.13.0)"
+    flags = cpu_flags()
+    found = [flag for flag in INT8_DOT_FLAGS if flag in flags]
+    if found:
+        return f"available (PyTorch {version}; int8 dot products: {', '.join(found)})"
+    if not flags:
+        return f"available (PyTorch {version}; CPU flags unknown)"
+    return (f"available (PyTorch {version}), but this CPU has no int8 dot products "
+            f"({', '.join(INT8_DOT_FLAGS)}): probably no faster than the fp32 default")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
 
 
 def _numba_cuda_status() -> str:

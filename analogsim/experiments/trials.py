@@ -72,14 +72,21 @@ def train_on_chip(params: dict, values: Values, report: Reporter, *,
     data = config_dataset(values)
     model = device_model(params["device"], scales)
     periphery = compensating_periphery(model) if compensation else None
-    chip = Chip(model, seed=params["seed"], periphery=periphery,
-                backend=values["training"]["backend"])
+    chip = Chip(model, seed=params["seed"], periphery=periphery, **chip_options(values))
     seed = trial_seed(values["training"]["seed"], params["seed"])
     net = make_network(chip, data, values, seed, params["learner"])
     epochs = values["training"]["epochs"] if epochs is None else epochs
     report.stage(f"training {params['learner']}", epochs)
     trained = train(params["learner"], net, data.train, values, seed, report.advance, epochs)
     return data, chip, trained
+
+
+def chip_options(values: Values) -> dict[str, Any]:
+    """The ``Chip`` keywords of the ``[training]`` section: backend and count precision."""
+    training = values["training"]
+    precision = training.get("count_precision", "fp32")  # absent in configs of older versions
+    return {"backend": training["backend"],
+            "count_precision": None if precision == "fp32" else precision}
 
 
 def accuracy_over_time(trained: Trained, net: Network, data: Dataset, times: list[float],
@@ -104,8 +111,7 @@ def transfer_and_retrain(trained: Trained, data: Dataset, values: Values, params
     deployed on each chip; nothing to retrain (NaN steps).
     """
     device, targets = params["device"], params["targets"]
-    chips = [Chip(device_model(device), seed=seed, backend=values["training"]["backend"])
-             for seed in targets]
+    chips = [Chip(device_model(device), seed=seed, **chip_options(values)) for seed in targets]
     if params["learner"] in EX_SITU:
         nets = []
         for chip in chips:

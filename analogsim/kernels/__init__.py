@@ -22,6 +22,7 @@ for other code is left as it was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ HOST_KERNEL_SETS = ("numba", "numpy", "cudasim")
 #: Precisions of the tile matmuls (see :mod:`analogsim.kernels.cuda.matmul`): "fp32" on every
 #: set; "tf32" and "bf16" (tensor cores) on "cuda", emulated on "cudasim".
 MATMUL_PRECISIONS = ("fp32", "tf32", "bf16")
+#: Precisions of the fast sampler's count matmuls besides the tile matmuls' own (None):
+#: "int8", exact int8 matmuls on the CPU sets (:mod:`analogsim.kernels.count_means_int8`).
+COUNT_PRECISIONS = (None, "int8")
 #: Below this many elements of work a Numba kernel runs on the calling thread only: for small
 #: tiles the parallel launch costs more than the work (measured: a 16 x 16 fast update takes
 #: 0.35 ms on one thread and several ms on two).
@@ -64,9 +68,13 @@ class KernelSet:
     matmul: Any = np.matmul
     #: The precision ``matmul`` runs in (one of :data:`MATMUL_PRECISIONS`).
     precision: str = "fp32"
+    #: The precision of ``count_means`` when not ``precision`` (one of
+    #: :data:`COUNT_PRECISIONS`).
+    count_precision: str | None = None
 
 
-def get_kernels(name: str = "numba", *, precision: str = "fp32") -> KernelSet:
+def get_kernels(name: str = "numba", *, precision: str = "fp32",
+                count_precision: str | None = None) -> KernelSet:
     """The kernel set called ``name`` (one of :data:`KERNEL_SETS`).
 
     Parameters
@@ -75,21 +83,46 @@ def get_kernels(name: str = "numba", *, precision: str = "fp32") -> KernelSet:
     precision : "fp32", "tf32" or "bf16"
         Precision of the matmuls; the reduced ones need "cuda" (or "cudasim", which
         emulates their rounding).
+    count_precision : None or "int8"
+        None: the fast sampler's count means come from two matmuls in ``precision``.
+        "int8": from exact int8 matmuls of the inputs quantized per column
+        (:mod:`analogsim.kernels.count_means_int8`); CPU sets only, and "numba" needs
+        PyTorch ("numpy" runs its NumPy reference).
 
     Raises
     ------
     BackendUnavailableError
         "cuda" without a usable GPU (the message says what is missing), "cudasim" without
-        ``NUMBA_ENABLE_CUDASIM=1``.
+        ``NUMBA_ENABLE_CUDASIM=1``, "int8" counts on "numba" without PyTorch.
     """
     check_choice("get_kernels", "name", name, KERNEL_SETS)
     check_choice("get_kernels", "precision", precision, MATMUL_PRECISIONS)
+    check_choice("get_kernels", "count_precision", count_precision, COUNT_PRECISIONS)
+    if count_precision is not None and name in ("cuda", "cudasim"):
+        raise ParameterError(f"get_kernels: count_precision={count_precision!r} runs on the "
+                             f"CPU (kernels 'numba' or 'numpy'); the GPU's count matmuls run in "
+                             f"the matmul precision ({precision!r}): leave count_precision out.")
     if name in ("cuda", "cudasim"):
         return _cuda_kernels(name, precision)
     if precision != "fp32":
         raise ParameterError(f"get_kernels: precision={precision!r} runs on the tensor cores "
                              f"of a GPU (kernels 'cuda'; 'cudasim' emulates it); the CPU kernel "
                              f"set {name!r} runs 'fp32' only.")
+    kernels = _host_kernels(name)
+    if count_precision is None:
+        return kernels
+    from analogsim.kernels import count_means_int8
+
+    if name == "numba":
+        means = _size_aware(count_means_int8.Int8CountMeans(),
+                            lambda a: a[0].shape[1] * a[1].shape[1])
+    else:
+        means = count_means_int8.pulse_count_means_int8_numpy
+    return dataclasses.replace(kernels, count_means=means, count_precision=count_precision)
+
+
+def _host_kernels(name: str) -> KernelSet:
+    """The "numba" or "numpy" set, fp32."""
     from analogsim.kernels import drift, mvm, program, pulsed_update
 
     if name == "numba":
@@ -177,7 +210,7 @@ def get_xp(array: Any) -> Any:
     return np
 
 
-__all__ = ["HOST_KERNEL_SETS", "KERNEL_SETS", "MATMUL_PRECISIONS", "KernelSet",
+__all__ = ["COUNT_PRECISIONS", "HOST_KERNEL_SETS", "KERNEL_SETS", "MATMUL_PRECISIONS", "KernelSet",
            "get_kernels", "get_xp"]
 
 
@@ -209,4 +242,10 @@ def _cache_keyed_by_sources() -> Iterator[str]:
 with _cache_keyed_by_sources():
     # The modules whose kernels are cached (``cache=True``): decorated here, so that their
     # cache files live in the keyed directory.
-    from analogsim.kernels import drift, mvm, program, pulsed_update  # noqa: F401
+    from analogsim.kernels import (  # noqa: F401
+        count_means_int8,
+        drift,
+        mvm,
+        program,
+        pulsed_update,
+    )

@@ -50,6 +50,22 @@ def test_info_json_is_machine_readable():
     assert report["packages"]["numpy"] == np.__version__
     assert report["backends"]["cpu"].startswith("available")
     assert report["threads"]["numba_threads"] == numba.get_num_threads()
+    assert "count_precision='int8'" in report["backends"]
+
+
+def test_info_says_whether_int8_counts_can_run_and_pay_off(monkeypatch):
+    from analogsim.cli import info
+
+    monkeypatch.setattr(info, "package_version", lambda names: None)
+    assert info._int8_counts_status().startswith("not available: PyTorch is not installed")
+    monkeypatch.setattr(info, "package_version", lambda names: "2.13.0")
+    monkeypatch.setattr(info, "cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert info._int8_counts_status() == ("available (PyTorch 2.13.0; int8 dot products: "
+                                          "avx512_vnni)")
+    monkeypatch.setattr(info, "cpu_flags", lambda: {"avx2"})
+    assert "no int8 dot products" in info._int8_counts_status()
+    monkeypatch.setattr(info, "cpu_flags", set)
+    assert info._int8_counts_status().endswith("CPU flags unknown)")
 
 
 # ---------------------------------------------------------------------- bench
@@ -68,7 +84,7 @@ def test_bench_quick_prints_the_ratio_table(quick_bench):
     for column in bm.TABLE_COLUMNS:
         assert column in header
     rows = [line for line in lines if line.startswith("| ") and line is not header]
-    labels = [operation.label for operation in bm.OPERATIONS.values()]
+    labels = [bm.OPERATIONS[name].label for name in bm.available_operations()]
     for rows_, cols in bm.QUICK_SHAPES:
         shape = f"{bm.QUICK_BATCH} x {rows_}x{cols}"
         assert sorted(label for label in labels
@@ -82,7 +98,7 @@ def test_bench_json_carries_config_versions_and_ratios(quick_bench):
     assert document["config"]["quick"] is True
     assert document["threads"]["numba_threads"] >= 1
     results = document["results"]
-    assert len(results) == len(bm.QUICK_SHAPES) * len(bm.OPERATIONS)
+    assert len(results) == len(bm.QUICK_SHAPES) * len(bm.available_operations())
     for row in results:
         assert len(row["times_ms"]) == (1 if row["operation"] == "update-exact"
                                         else bm.QUICK_REPEATS)
@@ -107,6 +123,16 @@ def test_bench_bad_arguments_are_named(argv, message):
     assert status == 2
     assert message in err
     assert "| operation" not in out
+
+
+def test_bench_without_pytorch_leaves_out_int8_counts_or_names_the_need(monkeypatch):
+    from analogsim.kernels import count_means_int8
+
+    monkeypatch.setattr(count_means_int8, "torch_available", lambda: False)
+    assert "update-fast-int8" not in bm.available_operations()
+    status, _, err = run_cli("bench", "--quick", "--operations", "update-fast-int8")
+    assert status == 2
+    assert "update-fast-int8 needs PyTorch, which is not installed" in err
 
 
 def test_bench_times_update_tiles_in_use_after_prior_updates():

@@ -128,3 +128,16 @@ def test_training_backend_is_checked_before_any_work(tmp_path):
         load_config(path)
     path.write_text('command = "train"\n[training]\nbackend = "auto"\n')
     assert load_config(path).section("training")["backend"] == "auto"
+    path.write_text('command = "train"\n[training]\ncount_precision = "int4"\n')
+    with pytest.raises(ConfigError, match=r"training\.count_precision"):
+        load_config(path)
+
+
+def test_keys_added_later_leave_the_canonical_form_at_their_default(tmp_path):
+    """A results file written before training.count_precision existed still matches its
+    config: the key is left out of the canonical JSON at its default."""
+    path = tmp_path / "c.toml"
+    path.write_text('command = "train"\n')
+    assert "count_precision" not in load_config(path).canonical()
+    path.write_text('command = "train"\n[training]\ncount_precision = "int8"\n')
+    assert '"count_precision":"int8"' in load_config(path).canonical()
