@@ -13,7 +13,9 @@ Two samplers (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016):
     each device draws its counts as Poisson variables with those means. The means are exactly
     those of the exact sampler (before its per-sample cap of BL pulses); the variance is the
     Poisson one, larger than the exact ``sum_b BL p_b (1 - p_b)`` by ``BL sum_b p_b^2``, which
-    is small when the per-slot coincidence probabilities are. Up and down pulses of one device
+    is small when the per-slot coincidence probabilities are. (``Chip(count_precision="int8")``
+    computes the means with exact int8 matmuls instead, within a guarded fraction of their
+    Poisson noise: :mod:`analogsim.kernels.count_means_int8`.) Up and down pulses of one device
     are applied as two blocks in a random order, each block in closed form; the cycle-to-cycle
     noise of ``n`` pulses (each step multiplied by ``1 + dw_min_std xi``) is drawn as one normal
     with the std of their sum.
