@@ -29,9 +29,11 @@ def _serial_kernels():
         yield
 
 
-def _tile(device, size: int, seed: int = 0, periphery: Periphery | None = None):
+def _tile(device, size: int, seed: int = 0, periphery: Periphery | None = None,
+          count_precision: str | None = None):
     chip = analogsim.Chip(device=device, seed=seed,
-                          periphery=Periphery.ideal() if periphery is None else periphery)
+                          periphery=Periphery.ideal() if periphery is None else periphery,
+                          count_precision=count_precision)
     return chip.tile("physics", size, size)
 
 
@@ -66,15 +68,19 @@ def _exact_count_variance(x, d, pulses_per_unit: float) -> np.ndarray:
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("sampler", ["fast", "exact"])
+@pytest.mark.parametrize("sampler", ["fast", "exact", "fast, int8 counts"])
 def test_mean_update_of_a_constant_step_device_is_minus_lr_x_transpose_d(sampler: str) -> None:
+    count_precision = None
+    if sampler == "fast, int8 counts":  # Chip(count_precision="int8"): the same contract
+        pytest.importorskip("torch")
+        sampler, count_precision = "fast", "int8"
     size, batch, repeats, pulses_per_unit = 16, 8, 400, 3.0
     rng = np.random.default_rng(1)
     signs = rng.choice([-1.0, 1.0], (2, batch, size))
     x = (signs[0] * rng.uniform(0.3, 1.0, (batch, size))).astype(np.float32)
     d = (signs[1] * rng.uniform(0.3, 1.0, (batch, size))).astype(np.float32)
     lr = pulses_per_unit * CONSTANT_STEP.dw_min  # weight_scale 1: 3 pulses per unit |x d|
-    tile = _tile(CONSTANT_STEP, size, seed=2)
+    tile = _tile(CONSTANT_STEP, size, seed=2, count_precision=count_precision)
     observed = _repeat_from_zero(tile, x, d, lr, sampler, repeats).mean(axis=0)
     expected = -lr * (x.astype(np.float64).T @ d)
     if sampler == "fast":  # Poisson counts: variance = mean up + mean down pulses
