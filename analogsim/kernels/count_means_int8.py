@@ -38,6 +38,7 @@ fp32 and 3.6 ms for int8 at 256 x 1024 x 1024 on one thread; it was left out.)
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numba
@@ -131,19 +132,30 @@ def combine_int8(total, net, row_scale, col_scale, row_energy, col_energy, limit
 
 
 # ---------------------------------------------------------------------- PyTorch
+@functools.cache
 def _torch() -> Any:
+    """PyTorch, checked to have a CPU int8 matmul (``torch._int_mm``: PyTorch 2.3 and later)."""
     try:
         import torch
     except ImportError as error:
         raise BackendUnavailableError(
-            "count_precision='int8' runs the count matmuls in PyTorch, "
-            "which is not installed: pip install torch==2.13.0 (the CPU build), or use "
+            "count_precision='int8' runs the count matmuls in PyTorch, which is not "
+            "installed: pip install torch==2.13.0 (the CPU build), or use "
             "count_precision='fp32'.") from error
+    try:
+        ones = torch.ones((2, 2), dtype=torch.int8)
+        torch._int_mm(ones, ones)
+    except (AttributeError, NotImplementedError, RuntimeError) as error:
+        raise BackendUnavailableError(
+            f"count_precision='int8' needs PyTorch's CPU int8 matmul (torch._int_mm, PyTorch "
+            f"2.3 and later); PyTorch {torch.__version__} has none: pip install "
+            f"torch==2.13.0, or use count_precision='fp32'.") from error
     return torch
 
 
 def torch_available() -> bool:
-    """Whether PyTorch can be imported (what ``count_precision='int8'`` needs)."""
+    """Whether PyTorch with a CPU int8 matmul can be imported (what
+    ``count_precision='int8'`` needs)."""
     try:
         _torch()
     except BackendUnavailableError:

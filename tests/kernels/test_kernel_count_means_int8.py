@@ -194,10 +194,33 @@ def test_count_precision_is_validated_and_cpu_only():
 
 def test_int8_counts_without_pytorch_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails
+    count_means_int8._torch.cache_clear()  # a found PyTorch is cached; a failure is not
     with pytest.raises(BackendUnavailableError, match=r"pip install torch==2\.13\.0"):
         asim.Chip(count_precision="int8")
     # the NumPy reference set needs no PyTorch
     assert asim.Chip(kernels="numpy", count_precision="int8").kernels.count_precision == "int8"
+
+
+def test_a_pytorch_without_a_cpu_int8_matmul_is_named(monkeypatch):
+    class OldTorch:  # PyTorch before 2.3: no CPU kernel for torch._int_mm
+        __version__ = "2.2.0"
+        int8 = "int8"
+
+        @staticmethod
+        def ones(shape, dtype):
+            return None
+
+        @staticmethod
+        def _int_mm(a, b):
+            raise RuntimeError("Could not run 'aten::_int_mm' with arguments from the 'CPU' "
+                               "backend.")
+
+    monkeypatch.setitem(sys.modules, "torch", OldTorch)
+    count_means_int8._torch.cache_clear()
+    with pytest.raises(BackendUnavailableError, match=r"torch\._int_mm, PyTorch 2\.3 and later"
+                                                      r"\); PyTorch 2\.2\.0 has none"):
+        asim.Chip(count_precision="int8")
+    assert not count_means_int8.torch_available()
 
 
 def _trained_tile(chip: asim.Chip, updates: int = 3):
@@ -251,6 +274,7 @@ def test_loading_int8_counts_without_pytorch_warns_and_counts_in_fp32(tmp_path, 
     chip = asim.Chip(seed=2, count_precision="int8")
     chip.save(tmp_path / "chip.h5")
     monkeypatch.setitem(sys.modules, "torch", None)
+    count_means_int8._torch.cache_clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = asim.Chip.load(tmp_path / "chip.h5")
