@@ -25,7 +25,8 @@ the levels of its input column and of its error column). Where that exceeds
 ``INT8_TOLERANCE^2 = 0.05^2`` times ``max(min(up, down), 1)``, the column of ``d`` (when
 ``E_x,i >= E_d,j``: the rounding of ``d`` dominates) or the column of ``x`` is marked, and
 the marked error columns, then the marked input columns, are recounted with the fp32
-matmuls (:func:`recount`); everything is, when more than a quarter of either is marked. The
+matmuls (:func:`recount`); everything is, when more than a quarter of either is marked. A
+row whose bound on the predicted variance is below the limit skips the check. The
 prediction is conservative: each count sums only the samples of its sign, about half, and
 the measured RMS error of a count was 0.69-0.70 of the predicted one (uniform, normal and
 Student-t inputs, 10 and 1000 pulses a device).
@@ -56,6 +57,9 @@ SCRATCH_SHAPES = 8
 #: The guard's bound on the predicted RMS error of a mean, in units of its Poisson standard
 #: deviation ``sqrt(max(mean, 1))``; devices past it are recounted in fp32.
 INT8_TOLERANCE = 0.05
+#: A row of the guard is checked device by device unless its bound on the predicted variance
+#: is below the limit times this (the margin covers the float32 rounding of the factors).
+GUARD_MARGIN = 1.0 - 1e-6
 #: Past this share of the columns or of the rows marked for a recount, everything is.
 RECOUNT_SHARE = 0.25
 #: Columns whose largest magnitude is below this are quantized as zeros by the int8 path
@@ -112,10 +116,29 @@ def combine_int8(total, net, row_scale, col_scale, row_energy, col_energy, limit
     products), and the guard: where the predicted variance of the rounding error,
     ``f^2 (E_i + E_j) / 12`` (:func:`level_energy` of the levels of x and d), exceeds
     ``limit * max(min(up, down), 1)`` (float64), the side whose rounding dominates is marked
-    for an exact recount: column ``j`` of ``d`` when ``E_i >= E_j``, else row ``i``."""
+    for an exact recount: column ``j`` of ``d`` when ``E_i >= E_j``, else row ``i``.
+
+    A row whose largest predicted variance is below ``limit`` by a margin (bounded from
+    ``max_j c_j^2`` and ``max_j c_j^2 E_j``) cannot be marked and skips the check, so the
+    usual rows run the plain, vectorised loop.
+    """
     rows, cols = total.shape
+    widest, loudest = 0.0, 0.0
+    for j in range(cols):
+        square = np.float64(col_scale[j]) * np.float64(col_scale[j])
+        widest = max(widest, square)
+        loudest = max(loudest, square * np.float64(col_energy[j]))
     for i in numba.prange(rows):
         r, own = row_scale[i], row_energy[i]
+        wide_r = np.float64(r)
+        bound = wide_r * wide_r * (np.float64(own) * widest + loudest) / 12.0
+        if bound <= limit * GUARD_MARGIN:
+            for j in range(cols):
+                factor = r * col_scale[j]
+                a, s = total[i, j], net[i, j]
+                up[i, j] = np.float32((a - s) >> 1) * factor
+                down[i, j] = np.float32((a + s) >> 1) * factor
+            continue
         for j in range(cols):
             factor = r * col_scale[j]
             a, s = total[i, j], net[i, j]
