@@ -169,6 +169,20 @@ def test_the_guard_recounts_in_fp32_where_int8_would_err(case, kind):
     assert np.sqrt(np.mean(errors**2)) < 0.01
 
 
+@needs_torch
+@pytest.mark.parametrize("pulses", [10.0, 40.0, 100.0, 300.0, 1000.0])
+def test_rows_skipped_by_the_guards_bound_change_no_count(pulses):
+    """Rows whose bound on the predicted variance is below the limit skip the check; across
+    the pulse levels where rows start to be checked and devices to be marked, the result
+    stays the NumPy reference's (which checks every device) bit for bit."""
+    x, d = _workload(128, 160, 144, seed=7, signed=True)
+    d[5, 3] *= np.float32(30)  # one loud column, marked from some level on
+    pulses_per_unit = pulses / float((np.abs(x).T @ np.abs(d)).mean())
+    up, down = count_means_int8.Int8CountMeans()(x, d, pulses_per_unit)
+    reference = pulse_count_means_int8_numpy(x, d, pulses_per_unit)
+    assert np.array_equal(up, reference[0]) and np.array_equal(down, reference[1])
+
+
 @pytest.mark.statistical
 def test_the_guard_keeps_the_rms_error_below_its_tolerance():
     """At 100 and 1000 pulses a device the guard recounts what it predicts would err by
