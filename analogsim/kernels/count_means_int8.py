@@ -46,6 +46,8 @@ import numba
 import numpy as np
 
 from analogsim.errors import BackendUnavailableError
+from analogsim.kernels.pulsed_update import check_count_buffers, pulse_count_means
+from analogsim.kernels.pulsed_update_numpy import pulse_count_means_numpy
 
 #: The largest magnitude of an int8 count input.
 INT8_LEVELS = 127
@@ -108,6 +110,12 @@ def level_energy(magnitude, energy):
             energy[j] += level * level
 
 
+@numba.njit(inline="always")
+def _scaled_counts(total, net, factor):
+    """``(float32((A - S) / 2) * f, float32((A + S) / 2) * f)``: up and down pulses."""
+    return np.float32((total - net) >> 1) * factor, np.float32((total + net) >> 1) * factor
+
+
 @numba.njit(parallel=True, cache=True)
 def combine_int8(total, net, row_scale, col_scale, row_energy, col_energy, limit, up, down,
                  exact_rows, exact_cols):
@@ -134,16 +142,12 @@ def combine_int8(total, net, row_scale, col_scale, row_energy, col_energy, limit
         bound = wide_r * wide_r * (np.float64(own) * widest + loudest) / 12.0
         if bound <= limit * GUARD_MARGIN:
             for j in range(cols):
-                factor = r * col_scale[j]
-                a, s = total[i, j], net[i, j]
-                up[i, j] = np.float32((a - s) >> 1) * factor
-                down[i, j] = np.float32((a + s) >> 1) * factor
+                up[i, j], down[i, j] = _scaled_counts(total[i, j], net[i, j],
+                                                      r * col_scale[j])
             continue
         for j in range(cols):
             factor = r * col_scale[j]
-            a, s = total[i, j], net[i, j]
-            going_up = np.float32((a - s) >> 1) * factor
-            going_down = np.float32((a + s) >> 1) * factor
+            going_up, going_down = _scaled_counts(total[i, j], net[i, j], factor)
             up[i, j], down[i, j] = going_up, going_down
             wide = np.float64(factor)
             variance = wide * wide * np.float64(own + col_energy[j]) / 12.0
@@ -206,8 +210,6 @@ class Int8CountMeans:
     def __call__(self, x: np.ndarray, d: np.ndarray, pulses_per_unit: float,
                  out: tuple[np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        from analogsim.kernels.pulsed_update import check_count_buffers, pulse_count_means
-
         torch = self.torch
         batch, rows, cols = x.shape[0], x.shape[1], d.shape[1]
         if out is None:
@@ -296,8 +298,6 @@ def pulse_count_means_int8_numpy(x: np.ndarray, d: np.ndarray, pulses_per_unit: 
                                  ) -> tuple[np.ndarray, np.ndarray]:
     """NumPy reference of :class:`Int8CountMeans`, guard included: the same values bit for
     bit."""
-    from analogsim.kernels.pulsed_update_numpy import pulse_count_means_numpy
-
     levels = np.float32(INT8_LEVELS)
 
     def quantized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

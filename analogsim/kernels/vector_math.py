@@ -138,11 +138,17 @@ def build(jit, scalar=False):
         return (scale * up if on else scale), (magnitude - bit if on else magnitude)
 
     @jit
-    def exp_bounded(y):
+    def _exp_reduced(y):
+        """``(k, e^r)`` with ``y = k ln 2 + r`` after clamping ``y`` to the limit, for both
+        forms of ``exp_bounded``, which differ only in how they multiply by ``2**k``."""
         y = min(max(y, -EXP_LIMIT), EXP_LIMIT)
         k = math.floor(y * INV_LN_2 + 0.5)
         r = (y - k * LN_2_HIGH) - k * LN_2_LOW
-        poly = _exp_series(r)
+        return k, _exp_series(r)
+
+    @jit
+    def exp_bounded(y):
+        k, poly = _exp_reduced(y)
         scale, magnitude = 1.0, abs(k)
         scale, magnitude = _power_of_two(scale, magnitude, 64.0, UP_64)
         scale, magnitude = _power_of_two(scale, magnitude, 32.0, UP_32)
@@ -163,10 +169,7 @@ def build(jit, scalar=False):
 
     @jit
     def exp_bounded_scalar(y):
-        y = min(max(y, -EXP_LIMIT), EXP_LIMIT)
-        k = math.floor(y * INV_LN_2 + 0.5)
-        r = (y - k * LN_2_HIGH) - k * LN_2_LOW
-        poly = _exp_series(r)
+        k, poly = _exp_reduced(y)
         return math.ldexp(poly, int(k))
 
     if scalar:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import analogsim as asim
+from analogsim.benchmarking import Workload
 from analogsim.errors import BackendUnavailableError, ParameterError, ShapeError
 from analogsim.kernels import count_means_int8, get_kernels
 from analogsim.kernels.count_means_int8 import (
@@ -29,12 +30,9 @@ needs_torch = pytest.mark.skipif(not count_means_int8.torch_available(),
 
 
 def _workload(batch: int, rows: int, cols: int, seed: int, signed: bool = False):
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch, rows), dtype=np.float32)
-    if signed:
-        x -= np.float32(0.5)
-    d = rng.standard_normal((batch, cols), dtype=np.float32) * np.float32(0.1)
-    return x, d
+    """The bench's inputs and errors (``x`` shifted to U[-0.5, 0.5) when ``signed``)."""
+    workload = Workload.make(batch, rows, cols, seed)
+    return (workload.x - np.float32(0.5) if signed else workload.x), workload.d
 
 
 def _poisson_units(means: tuple[np.ndarray, ...], exact: tuple[np.ndarray, ...]) -> np.ndarray:
