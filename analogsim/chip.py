@@ -73,7 +73,9 @@ class Chip:
         its Poisson noise; where the predicted error passes 5 % of it, its column is
         recounted in fp32 (``docs/architecture.md``, "The fast sampler's count means in
         int8"). CPU kernels only: "numba" runs PyTorch's int8 matmul (PyTorch 2.3 or later,
-        ``pip install torch==2.13.0``), "numpy" its NumPy reference.
+        ``pip install torch==2.13.0``), or without it float32 matmuls of the same levels,
+        exact for them (the same counts, no faster than None; a RuntimeWarning says so);
+        "numpy" runs its NumPy reference.
 
     Same seed, same backend and kernels: identical results. The CPU and GPU backends draw
     the same hidden parameters and the same random numbers and agree to floating-point

@@ -205,21 +205,14 @@ def _placement(saved: dict[str, str], backend: str | None, kernels: str | None,
 
 
 def _count_precision(saved: str | None, kernels: str | None, path: Path) -> str | None:
-    """The saved count precision where the loaded chip's kernels can run it, else None
-    (with a warning: the loaded chip's updates then count in the matmul precision)."""
-    from analogsim.kernels.count_means_int8 import torch_available
-
-    if saved is None:
-        return None
-    if kernels not in ("numba", "numpy"):
-        reason = f"the {kernels!r} kernels count in the matmul precision"
-    elif kernels == "numba" and not torch_available():
-        reason = "PyTorch, which runs its int8 matmul, is not installed"
-    else:
+    """The saved count precision where the loaded chip's kernels can run it (the CPU's:
+    without PyTorch too, with the same counts), else None with a warning: the loaded chip's
+    updates then count in the matmul precision."""
+    if saved is None or kernels in ("numba", "numpy"):
         return saved
     warnings.warn(f"Chip.load: {path} was saved with count_precision={saved!r}, which cannot "
-                  f"run here ({reason}); the loaded chip counts in the matmul precision.",
-                  RuntimeWarning, stacklevel=4)
+                  f"run here (the {kernels!r} kernels count in the matmul precision); the "
+                  f"loaded chip counts in the matmul precision.", RuntimeWarning, stacklevel=4)
     return None
 
 

@@ -102,7 +102,8 @@ def _int8_counts_status() -> str:
     """Whether ``Chip(count_precision="int8")`` can run here, and whether it should pay off."""
     version = package_version(PACKAGES["torch"])
     if version is None:
-        return "not available: PyTorch is not installed (pip install torch==2.13.0)"
+        return ("no faster than fp32: PyTorch is not installed (pip install torch==2.13.0), "
+                "so the int8 levels are multiplied in float32 (the same counts)")
     flags = cpu_flags()
     found = [flag for flag in INT8_DOT_FLAGS if flag in flags]
     if found:

@@ -109,7 +109,7 @@ COMMON: dict[str, dict[str, Key]] = {
                        "GPU with CuPy) or auto (the GPU when there is one)",
                        one_of(("cpu", "cuda", "auto"))),
         "count_precision": Key("str", "fp32", "the fast update's count matmuls: fp32, or int8 "
-                               "(CPU, needs PyTorch; about 1.6x faster updates, see "
+                               "(CPU; with PyTorch about 1.6x faster updates, see "
                                "Chip(count_precision=))", one_of(("fp32", "int8")),
                                added_later=True),
     },

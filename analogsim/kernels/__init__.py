@@ -86,14 +86,16 @@ def get_kernels(name: str = "numba", *, precision: str = "fp32",
     count_precision : None or "int8"
         None: the fast sampler's count means come from two matmuls in ``precision``.
         "int8": from exact int8 matmuls of the inputs quantized per column
-        (:mod:`analogsim.kernels.count_means_int8`); CPU sets only, and "numba" needs
-        PyTorch ("numpy" runs its NumPy reference).
+        (:mod:`analogsim.kernels.count_means_int8`); CPU sets only. "numba" multiplies
+        the levels with PyTorch's int8 matmul, or without PyTorch in exact float32 (the
+        same counts, no faster than None; a RuntimeWarning says so); "numpy" runs the
+        NumPy reference.
 
     Raises
     ------
     BackendUnavailableError
         "cuda" without a usable GPU (the message says what is missing), "cudasim" without
-        ``NUMBA_ENABLE_CUDASIM=1``, "int8" counts on "numba" without PyTorch.
+        ``NUMBA_ENABLE_CUDASIM=1``.
     """
     check_choice("get_kernels", "name", name, KERNEL_SETS)
     check_choice("get_kernels", "precision", precision, MATMUL_PRECISIONS)

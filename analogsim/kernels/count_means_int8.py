@@ -32,6 +32,12 @@ the measured RMS error of a count was 0.69-0.70 of the predicted one (uniform, n
 Student-t inputs, 10 and 1000 pulses a device).
 :func:`pulse_count_means_int8_numpy` gives the same values bit for bit, guard included.
 
+Without PyTorch (or with one older than 2.3) the same levels are multiplied in float32
+instead (:data:`FLOAT32_BATCH` samples a matmul): every partial sum of their products is an
+integer below ``2**24``, so float32 holds it exactly, in any order of summation, and the counts
+are the same bit for bit, at about the speed of the fp32 means. A chip or an experiment that
+counts in int8 therefore gives the same numbers on every machine; PyTorch only makes it faster.
+
 (A bf16 path was tried too: PyTorch's CPU bf16 matmul rounds its output to bf16, so each
 count had to be a matmul of non-negative parts, and the two took 7.1 ms against 11.5 ms for
 fp32 and 3.6 ms for int8 at 256 x 1024 x 1024 on one thread; it was left out.)
@@ -40,11 +46,13 @@ fp32 and 3.6 ms for int8 at 256 x 1024 x 1024 on one thread; it was left out.)
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 
+from analogsim._validation import check_choice
 from analogsim.errors import BackendUnavailableError
 from analogsim.kernels.pulsed_update import check_count_buffers, pulse_count_means
 from analogsim.kernels.pulsed_update_numpy import pulse_count_means_numpy
@@ -54,6 +62,12 @@ INT8_LEVELS = 127
 #: Samples of one int32 matmul of the int8 path: ``127 * 127 * INT8_BATCH < 2**31``. Longer
 #: batches are summed in int64 over chunks.
 INT8_BATCH = (2**31 - 1) // (INT8_LEVELS * INT8_LEVELS)
+#: Samples of one float32 matmul of int8 levels (the engine without PyTorch): every partial
+#: sum of its products is an integer of magnitude at most ``127 * 127 * FLOAT32_BATCH < 2**24``,
+#: so float32 holds it exactly.
+FLOAT32_BATCH = 2**24 // (INT8_LEVELS * INT8_LEVELS)
+#: The engines of :class:`Int8CountMeans`: PyTorch's int8 matmul, or exact float32 matmuls.
+INT8_ENGINES = ("torch", "float32")
 #: At most this many tile shapes have scratch buffers kept by an :class:`Int8CountMeans`.
 SCRATCH_SHAPES = 8
 #: The guard's bound on the predicted RMS error of a mean, in units of its Poisson standard
@@ -166,23 +180,22 @@ def _torch() -> Any:
         import torch
     except ImportError as error:
         raise BackendUnavailableError(
-            "count_precision='int8' runs the count matmuls in PyTorch, which is not "
-            "installed: pip install torch==2.13.0 (the CPU build), or use "
-            "count_precision='fp32'.") from error
+            "PyTorch, whose int8 matmul makes count_precision='int8' fast, is not installed: "
+            "pip install torch==2.13.0 (the CPU build).") from error
     try:
         ones = torch.ones((2, 2), dtype=torch.int8)
         torch._int_mm(ones, ones)
     except (AttributeError, NotImplementedError, RuntimeError) as error:
         raise BackendUnavailableError(
-            f"count_precision='int8' needs PyTorch's CPU int8 matmul (torch._int_mm, PyTorch "
-            f"2.3 and later); PyTorch {torch.__version__} has none: pip install "
-            f"torch==2.13.0, or use count_precision='fp32'.") from error
+            f"count_precision='int8' is fast with PyTorch's CPU int8 matmul (torch._int_mm, "
+            f"PyTorch 2.3 and later); PyTorch {torch.__version__} has none: pip install "
+            f"torch==2.13.0.") from error
     return torch
 
 
 def torch_available() -> bool:
-    """Whether PyTorch with a CPU int8 matmul can be imported (what
-    ``count_precision='int8'`` needs)."""
+    """Whether PyTorch with a CPU int8 matmul can be imported (what makes
+    ``count_precision='int8'`` fast)."""
     try:
         _torch()
     except BackendUnavailableError:
@@ -195,41 +208,49 @@ class Int8CountMeans:
     module docstring): same signature and meaning as
     :func:`~analogsim.kernels.pulsed_update.pulse_count_means`.
 
-    Keeps its two int32 sums per tile shape (up to :data:`SCRATCH_SHAPES` shapes), so that
+    ``engine`` multiplies the levels: "torch" (PyTorch's int8 matmul), "float32" (exact
+    float32 matmuls: the same sums, at the speed of the fp32 means), or None for "torch"
+    where it can run, else "float32" with a RuntimeWarning that says why.
+
+    Keeps its two integer sums per tile shape (up to :data:`SCRATCH_SHAPES` shapes), so that
     an update does not take fresh pages from the operating system. ``recounts`` counts the
     calls whose guard recounted columns, rows or everything in fp32.
     """
 
     __name__ = "int8_count_means"
 
-    def __init__(self) -> None:
-        self.torch = _torch()
+    def __init__(self, engine: str | None = None) -> None:
+        check_choice("Int8CountMeans", "engine", engine, (None, *INT8_ENGINES))
+        self.torch = None
+        if engine != "float32":
+            try:
+                self.torch = _torch()
+            except BackendUnavailableError as error:
+                if engine == "torch":
+                    raise
+                warnings.warn(f"{error} Until then the int8 levels are multiplied in "
+                              f"float32: the same counts, no faster than the default fp32 ones.",
+                              RuntimeWarning, stacklevel=2)
+        self.engine = "float32" if self.torch is None else "torch"
         self._sums: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = {}
         self.recounts = {"columns": 0, "rows": 0, "everything": 0}
 
     def __call__(self, x: np.ndarray, d: np.ndarray, pulses_per_unit: float,
                  out: tuple[np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        torch = self.torch
         batch, rows, cols = x.shape[0], x.shape[1], d.shape[1]
         if out is None:
             out = (np.empty((rows, cols), np.float32), np.empty((rows, cols), np.float32))
         else:
             check_count_buffers("count_means", out, (rows, cols))
         x_levels, d_levels = _quantized(x), _quantized(d)
-        wide = batch > INT8_BATCH  # int32 could overflow: sum chunks in int64
-        total, net = self._sums_for(rows, cols, wide)
-        for start in range(0, batch, INT8_BATCH):
-            chunk = slice(start, start + INT8_BATCH)
-            for left, right, target in ((x_levels.magnitude, d_levels.magnitude, total),
-                                        (x_levels.signed, d_levels.signed, net)):
-                lhs, rhs = torch.from_numpy(left[chunk]).T, torch.from_numpy(right[chunk])
-                if not wide:
-                    torch._int_mm(lhs, rhs, out=torch.from_numpy(target))
-                elif start == 0:
-                    target[...] = torch._int_mm(lhs, rhs).numpy()
-                else:
-                    target += torch._int_mm(lhs, rhs).numpy()
+        total, net = self._sums_for(rows, cols, batch > INT8_BATCH)
+        for left, right, target in ((x_levels.magnitude, d_levels.magnitude, total),
+                                    (x_levels.signed, d_levels.signed, net)):
+            if self.torch is None:
+                _float32_level_products(left, right, target, scratch=out[0])
+            else:
+                self._torch_level_products(left, right, target)
         exact_rows, exact_cols = np.zeros(rows, np.bool_), np.zeros(cols, np.bool_)
         combine_int8(total, net, x_levels.scale * np.float32(pulses_per_unit), d_levels.scale,
                      x_levels.energy, d_levels.energy, INT8_TOLERANCE**2, *out, exact_rows,
@@ -238,6 +259,22 @@ class Int8CountMeans:
                             pulse_count_means):
             self.recounts[kind] += 1
         return out
+
+    def _torch_level_products(self, left: np.ndarray, right: np.ndarray,
+                              target: np.ndarray) -> None:
+        """``target = left^T right`` of int8 levels with PyTorch's int32 matmul, in chunks of
+        :data:`INT8_BATCH` samples summed in int64 (``target``'s type) past one chunk."""
+        torch = self.torch
+        one_chunk = target.dtype == np.int32
+        for start in range(0, left.shape[0], INT8_BATCH):
+            chunk = slice(start, start + INT8_BATCH)
+            lhs, rhs = torch.from_numpy(left[chunk]).T, torch.from_numpy(right[chunk])
+            if one_chunk:
+                torch._int_mm(lhs, rhs, out=torch.from_numpy(target))
+            elif start == 0:
+                target[...] = torch._int_mm(lhs, rhs).numpy()
+            else:
+                target += torch._int_mm(lhs, rhs).numpy()
 
     def _sums_for(self, rows: int, cols: int, wide: bool) -> tuple[np.ndarray, np.ndarray]:
         key = (rows, cols, wide)
@@ -249,6 +286,21 @@ class Int8CountMeans:
             sums = self._sums[key] = (np.empty((rows, cols), dtype),
                                       np.empty((rows, cols), dtype))
         return sums
+
+
+def _float32_level_products(left: np.ndarray, right: np.ndarray, target: np.ndarray,
+                            scratch: np.ndarray) -> None:
+    """``target = left^T right`` of int8 levels (B, R) and (B, C) from float32 matmuls of
+    :data:`FLOAT32_BATCH` samples, each exact (module docstring), into the integer
+    ``target`` (R, C); ``scratch`` is a float32 (R, C) buffer it may overwrite."""
+    for start in range(0, left.shape[0], FLOAT32_BATCH):
+        chunk = slice(start, start + FLOAT32_BATCH)
+        np.matmul(left[chunk].T.astype(np.float32), right[chunk].astype(np.float32),
+                  out=scratch)
+        if start == 0:
+            np.copyto(target, scratch, casting="unsafe")  # integers: the cast is exact
+        else:
+            np.add(target, scratch, out=target, casting="unsafe")  # in float64: exact
 
 
 class Levels(NamedTuple):

@@ -145,14 +145,12 @@ def test_cuda_backend_without_a_gpu_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "on-gpu.h5").exists()
 
 
+@pytest.mark.filterwarnings("ignore:PyTorch:RuntimeWarning")  # without it: float32, no faster
 def test_int8_count_precision_reaches_the_trained_chips(tmp_path):
     from analogsim.experiments.trials import chip_options
-    from analogsim.kernels.count_means_int8 import torch_available
 
     config = write_config(tmp_path, "fp32", "train", "")
     assert chip_options(load_config(config).values)["count_precision"] is None
-    if not torch_available():
-        pytest.skip("int8 count means run in PyTorch (torch extra)")
     common = TINY_COMMON.replace("[training]", '[training]\ncount_precision = "int8"')
     config = write_config(tmp_path, "int8", "train", "", common=common)
     values = load_config(config).values

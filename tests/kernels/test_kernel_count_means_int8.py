@@ -27,6 +27,11 @@ from analogsim.kernels.pulsed_update import pulse_count_means
 
 needs_torch = pytest.mark.skipif(not count_means_int8.torch_available(),
                                  reason="the int8 count matmuls run in PyTorch (torch extra)")
+#: Both engines of Int8CountMeans; PyTorch's needs the torch extra.
+ENGINES = [pytest.param("torch", marks=needs_torch), "float32"]
+#: The engine of the tests of what follows the products (the guard, the buffers): PyTorch's
+#: where it runs; the two give the same sums (``test_int8_counts_of_either_engine_...``).
+ENGINE = "torch" if count_means_int8.torch_available() else "float32"
 
 
 def _workload(batch: int, rows: int, cols: int, seed: int, signed: bool = False):
@@ -63,16 +68,18 @@ def test_quantization_maps_each_column_max_to_127_and_zero_columns_to_zero():
     assert (steps <= 0.5 * scale[live] * (1 + 1e-5)).all()
 
 
-# ---------------------------------------------------------------------- PyTorch = NumPy
-@needs_torch
+# ---------------------------------------------------------------------- engines = NumPy
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("shape", [(7, 5, 3), (64, 33, 17), (256, 128, 96)])
-def test_torch_int8_counts_equal_the_numpy_reference_bit_for_bit(shape, signed):
+def test_int8_counts_of_either_engine_equal_the_numpy_reference_bit_for_bit(shape, signed,
+                                                                             engine):
     batch, rows, cols = shape
     x, d = _workload(batch, rows, cols, seed=sum(shape), signed=signed)
     x[:, 0] = 0.0  # a zero column on each side
     d[:, -1] = 0.0
-    means = count_means_int8.Int8CountMeans()
+    means = count_means_int8.Int8CountMeans(engine)
+    assert means.engine == engine
     up, down = means(x, d, 37.5)
     reference = pulse_count_means_int8_numpy(x, d, 37.5)
     assert np.array_equal(up, reference[0]) and np.array_equal(down, reference[1])
@@ -83,23 +90,43 @@ def test_torch_int8_counts_equal_the_numpy_reference_bit_for_bit(shape, signed):
     assert np.array_equal(buffers[0], up) and np.array_equal(buffers[1], down)
 
 
-@needs_torch
-def test_batches_past_the_int32_range_are_summed_in_int64_chunks(monkeypatch):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batches_past_the_int32_range_are_summed_in_int64_chunks(monkeypatch, engine):
     """A batch longer than INT8_BATCH (133,143 samples) is summed over chunks in int64;
     shrunk here so that a small batch takes that path."""
     x, d = _workload(50, 12, 9, seed=3, signed=True)
     monkeypatch.setattr(count_means_int8, "INT8_BATCH", 8)
-    up, down = count_means_int8.Int8CountMeans()(x, d, 5.0)
+    up, down = count_means_int8.Int8CountMeans(engine)(x, d, 5.0)
     reference = pulse_count_means_int8_numpy(x, d, 5.0)
     assert np.array_equal(up, reference[0]) and np.array_equal(down, reference[1])
 
 
-@needs_torch
+def test_float32_products_stay_exact_past_2_to_the_24():
+    """All levels at +-127: a count sums 127^2 per sample, so past 1040 samples (2**24) one
+    float32 matmul would round; chunks of FLOAT32_BATCH keep every sum exact."""
+    assert count_means_int8.FLOAT32_BATCH == 1040
+    batch = 2 * count_means_int8.FLOAT32_BATCH + 21  # 2101 samples: the sum 33,887,029 is odd
+    x = np.ones((batch, 3), np.float32)
+    d = np.ones((batch, 2), np.float32)
+    d[1::2, 1] = -1.0
+    levels = (np.full((batch, 3), 127, np.int8), np.full((batch, 2), 127, np.int8))
+    total = np.empty((3, 2), np.int32)
+    count_means_int8._float32_level_products(*levels, total, np.empty((3, 2), np.float32))
+    assert (total == batch * 127 * 127).all()
+    one_matmul = levels[0].T.astype(np.float32) @ levels[1].astype(np.float32)
+    assert (one_matmul.astype(np.int64) != batch * 127 * 127).all()  # what chunks avoid
+    means = count_means_int8.Int8CountMeans("float32")
+    up, down = means(x, d, 1.0)
+    reference = pulse_count_means_int8_numpy(x, d, 1.0)
+    assert np.array_equal(up, reference[0]) and np.array_equal(down, reference[1])
+    assert down[0, 0] == np.float32(batch) and up[0, 0] == 0.0
+
+
 def test_bad_out_buffers_are_named():
     x, d = _workload(8, 4, 3, seed=0)
     with pytest.raises(ShapeError, match="C-contiguous float32 arrays of shape"):
-        count_means_int8.Int8CountMeans()(x, d, 1.0, out=(np.empty((4, 3)),
-                                                           np.empty((4, 3))))
+        count_means_int8.Int8CountMeans(ENGINE)(x, d, 1.0, out=(np.empty((4, 3)),
+                                                                 np.empty((4, 3))))
 
 
 # ---------------------------------------------------------------------- error budget
@@ -138,7 +165,6 @@ def _guard_case(case: str):
     return x, d, pulses / float((np.abs(x).T @ np.abs(d)).mean()), marked
 
 
-@needs_torch
 @pytest.mark.parametrize(("case", "kind"), [
     ("outlier in every error column", "everything"),
     ("outliers in three error columns", "columns"),
@@ -147,7 +173,7 @@ def _guard_case(case: str):
 ])
 def test_the_guard_recounts_in_fp32_where_int8_would_err(case, kind):
     x, d, pulses_per_unit, marked = _guard_case(case)
-    means = count_means_int8.Int8CountMeans()
+    means = count_means_int8.Int8CountMeans(ENGINE)
     up, down = means(x, d, pulses_per_unit)
     assert {name for name, calls in means.recounts.items() if calls} == {kind}
     reference = pulse_count_means_int8_numpy(x, d, pulses_per_unit)
@@ -167,7 +193,6 @@ def test_the_guard_recounts_in_fp32_where_int8_would_err(case, kind):
     assert np.sqrt(np.mean(errors**2)) < 0.01
 
 
-@needs_torch
 @pytest.mark.parametrize("pulses", [10.0, 40.0, 100.0, 300.0, 1000.0])
 def test_rows_skipped_by_the_guards_bound_change_no_count(pulses):
     """Rows whose bound on the predicted variance is below the limit skip the check; across
@@ -176,7 +201,7 @@ def test_rows_skipped_by_the_guards_bound_change_no_count(pulses):
     x, d = _workload(128, 160, 144, seed=7, signed=True)
     d[5, 3] *= np.float32(30)  # one loud column, marked from some level on
     pulses_per_unit = pulses / float((np.abs(x).T @ np.abs(d)).mean())
-    up, down = count_means_int8.Int8CountMeans()(x, d, pulses_per_unit)
+    up, down = count_means_int8.Int8CountMeans(ENGINE)(x, d, pulses_per_unit)
     reference = pulse_count_means_int8_numpy(x, d, pulses_per_unit)
     assert np.array_equal(up, reference[0]) and np.array_equal(down, reference[1])
 
@@ -204,13 +229,31 @@ def test_count_precision_is_validated_and_cpu_only():
         get_kernels("cudasim", count_precision="int8")
 
 
-def test_int8_counts_without_pytorch_say_what_to_install(monkeypatch):
+def _reference_counts(means) -> bool:
+    """Whether ``means`` gives the NumPy reference's counts on a small workload."""
+    x, d = _workload(40, 24, 20, seed=6, signed=True)
+    got, reference = means(x, d, 12.0), pulse_count_means_int8_numpy(x, d, 12.0)
+    return all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
+
+
+def test_int8_counts_without_pytorch_run_in_float32_and_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails
     count_means_int8._torch.cache_clear()  # a found PyTorch is cached; a failure is not
+    with pytest.warns(RuntimeWarning, match=r"not installed: pip install torch==2\.13\.0.*"
+                                            r"multiplied in float32: the same counts"):
+        chip = asim.Chip(count_precision="int8")
+    assert chip.kernels.count_precision == "int8"
+    assert chip.kernels.count_means.kernel.engine == "float32"
+    assert _reference_counts(chip.kernels.count_means.kernel)
     with pytest.raises(BackendUnavailableError, match=r"pip install torch==2\.13\.0"):
-        asim.Chip(count_precision="int8")
-    # the NumPy reference set needs no PyTorch
-    assert asim.Chip(kernels="numpy", count_precision="int8").kernels.count_precision == "int8"
+        count_means_int8.Int8CountMeans("torch")
+    with pytest.raises(ParameterError, match="'engine' parameter of Int8CountMeans"):
+        count_means_int8.Int8CountMeans("int4")
+    # the NumPy reference set needs no PyTorch and says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert asim.Chip(kernels="numpy", count_precision="int8").kernels.count_precision \
+            == "int8"
 
 
 def test_a_pytorch_without_a_cpu_int8_matmul_is_named(monkeypatch):
@@ -229,9 +272,10 @@ def test_a_pytorch_without_a_cpu_int8_matmul_is_named(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", OldTorch)
     count_means_int8._torch.cache_clear()
-    with pytest.raises(BackendUnavailableError, match=r"torch\._int_mm, PyTorch 2\.3 and later"
-                                                      r"\); PyTorch 2\.2\.0 has none"):
-        asim.Chip(count_precision="int8")
+    with pytest.warns(RuntimeWarning, match=r"torch\._int_mm, PyTorch 2\.3 and later"
+                                            r"\); PyTorch 2\.2\.0 has none"):
+        means = asim.Chip(count_precision="int8").kernels.count_means.kernel
+    assert means.engine == "float32" and _reference_counts(means)
     assert not count_means_int8.torch_available()
 
 
@@ -246,7 +290,7 @@ def _trained_tile(chip: asim.Chip, updates: int = 3):
     return tile
 
 
-@needs_torch
+@pytest.mark.filterwarnings("ignore:PyTorch:RuntimeWarning")  # without it: float32 engine
 @pytest.mark.parametrize("device", [asim.devices.ReRAM(), asim.devices.PCM()],
                          ids=["reram", "pcm"])
 def test_a_chip_with_int8_counts_matches_its_numpy_reference(device):
@@ -263,7 +307,7 @@ def test_a_chip_with_int8_counts_matches_its_numpy_reference(device):
     assert np.abs(numba_tile.read() - fp32_tile.read()).mean() < 0.5 * change
 
 
-@needs_torch
+@pytest.mark.filterwarnings("ignore:PyTorch:RuntimeWarning")
 def test_save_and_load_keep_int8_counts(tmp_path):
     chip = asim.Chip(asim.devices.PCM(), seed=2, count_precision="int8")
     tile = _trained_tile(chip, updates=1)
@@ -282,16 +326,21 @@ def test_save_and_load_keep_int8_counts(tmp_path):
 
 
 @needs_torch
-def test_loading_int8_counts_without_pytorch_warns_and_counts_in_fp32(tmp_path, monkeypatch):
-    chip = asim.Chip(seed=2, count_precision="int8")
+def test_a_chip_loaded_without_pytorch_continues_its_int8_counts_bit_for_bit(tmp_path,
+                                                                              monkeypatch):
+    chip = asim.Chip(asim.devices.ReRAM(), seed=2, count_precision="int8")
+    tile = _trained_tile(chip, updates=1)
     chip.save(tmp_path / "chip.h5")
     monkeypatch.setitem(sys.modules, "torch", None)
     count_means_int8._torch.cache_clear()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pytest.warns(RuntimeWarning, match="multiplied in float32: the same counts"):
         loaded = asim.Chip.load(tmp_path / "chip.h5")
-    assert loaded.kernels.count_precision is None
-    assert any("count_precision='int8'" in str(w.message) and "PyTorch" in str(w.message)
-               for w in caught)
-    numpy_chip = asim.Chip.load(tmp_path / "chip.h5", kernels="numpy")
-    assert numpy_chip.kernels.count_precision == "int8"
+    assert loaded.kernels.count_precision == "int8"
+    assert loaded.kernels.count_means.kernel.engine == "float32"
+    rng = np.random.default_rng(9)
+    for _ in range(2):
+        x = rng.random((16, 48), dtype=np.float32)
+        d = rng.normal(0, 0.1, (16, 40)).astype(np.float32)
+        tile.update(x, d, 0.01)
+        loaded.tiles["fc"].update(x, d, 0.01)
+    assert np.array_equal(tile.read(), loaded.tiles["fc"].read())
