@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from typing import Any
@@ -94,6 +95,8 @@ def backends() -> dict[str, str]:
     return found
 
 
+#: The first PyTorch release with a CPU int8 matmul (``torch._int_mm``).
+INT8_MATMUL_SINCE = (2, 3)
 #: CPU flags (Linux ``/proc/cpuinfo``) of int8 dot-product instructions.
 INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -104,6 +107,10 @@ def _int8_counts_status() -> str:
     if version is None:
         return ("no faster than fp32: PyTorch is not installed (pip install torch==2.13.0), "
                 "so the int8 levels are multiplied in float32 (the same counts)")
+    if _major_minor(version) < INT8_MATMUL_SINCE:
+        return (f"no faster than fp32: PyTorch {version} predates its CPU int8 matmul (2.3; "
+                f"pip install torch==2.13.0), so the int8 levels are multiplied in float32 "
+                f"(the same counts)")
     flags = cpu_flags()
     found = [flag for flag in INT8_DOT_FLAGS if flag in flags]
     if found:
@@ -112,6 +119,12 @@ def _int8_counts_status() -> str:
         return f"available (PyTorch {version}; CPU flags unknown)"
     return (f"available (PyTorch {version}), but this CPU has no int8 dot products "
             f"({', '.join(INT8_DOT_FLAGS)}): probably no faster than the fp32 default")
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    """``(major, minor)`` of a version string such as "2.13.0+cpu" (shorter if it has fewer
+    leading numbers)."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
 
 
 def cpu_flags() -> set[str]:

@@ -116,11 +116,16 @@ def get_kernels(name: str = "numba", *, precision: str = "fp32",
     from analogsim.kernels import count_means_int8
 
     if name == "numba":
-        means = _size_aware(count_means_int8.Int8CountMeans(),
-                            lambda a: a[0].shape[1] * a[1].shape[1])
+        means = _size_aware(count_means_int8.Int8CountMeans(), _count_work)
     else:
         means = count_means_int8.pulse_count_means_int8_numpy
     return dataclasses.replace(kernels, count_means=means, count_precision=count_precision)
+
+
+def _count_work(args: tuple) -> int:
+    """The work of a ``count_means(x, d, ...)`` call, for :func:`_size_aware`: the devices
+    it counts for, ``R C``."""
+    return args[0].shape[1] * args[1].shape[1]
 
 
 def _host_kernels(name: str) -> KernelSet:
@@ -134,8 +139,7 @@ def _host_kernels(name: str) -> KernelSet:
             program=_size_aware(program.program_numba, lambda a: a[0].size),
             quantize=mvm.quantize_inputs_numba,
             epilogue=_size_aware(mvm.epilogue_numba, lambda a: a[0].size),
-            count_means=_size_aware(pulsed_update.pulse_count_means,
-                                    lambda a: a[0].shape[1] * a[1].shape[1]),
+            count_means=_size_aware(pulsed_update.pulse_count_means, _count_work),
             apply_fast=_size_aware(pulsed_update.apply_fast_numba, lambda a: a[0].size),
             pulse_trains=_size_aware(pulsed_update.pulse_trains_numba,
                                      lambda a: a[0].size * a[1]),

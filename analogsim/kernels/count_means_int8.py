@@ -231,9 +231,13 @@ class Int8CountMeans:
                 warnings.warn(f"{error} Until then the int8 levels are multiplied in "
                               f"float32: the same counts, no faster than the default fp32 ones.",
                               RuntimeWarning, stacklevel=2)
-        self.engine = "float32" if self.torch is None else "torch"
         self._sums: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = {}
         self.recounts = {"columns": 0, "rows": 0, "everything": 0}
+
+    @property
+    def engine(self) -> str:
+        """The engine that multiplies the levels: "torch" or "float32"."""
+        return "float32" if self.torch is None else "torch"
 
     def __call__(self, x: np.ndarray, d: np.ndarray, pulses_per_unit: float,
                  out: tuple[np.ndarray, np.ndarray] | None = None

@@ -59,6 +59,9 @@ def test_info_says_whether_int8_counts_can_run_and_pay_off(monkeypatch):
     monkeypatch.setattr(info, "package_version", lambda names: None)
     assert info._int8_counts_status().startswith("no faster than fp32: PyTorch is not "
                                                  "installed")
+    monkeypatch.setattr(info, "package_version", lambda names: "2.2.0+cpu")
+    assert info._int8_counts_status().startswith("no faster than fp32: PyTorch 2.2.0+cpu "
+                                                 "predates its CPU int8 matmul")
     monkeypatch.setattr(info, "package_version", lambda names: "2.13.0")
     monkeypatch.setattr(info, "cpu_flags", lambda: {"avx2", "avx512_vnni"})
     assert info._int8_counts_status() == ("available (PyTorch 2.13.0; int8 dot products: "
