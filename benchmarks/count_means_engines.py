@@ -11,8 +11,8 @@ percentile of the CPU time of 15 calls of the reference ``x.T @ d``, of the fp32
 engine, in three interleaved rounds.
 """
 
+import argparse
 import os
-import sys
 
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
                  "MKL_NUM_THREADS"):
@@ -63,5 +63,15 @@ def main(row_counts: list[int]) -> None:
         time_shape(rows, engines)
 
 
+def positive_rows(text: str) -> int:
+    rows = int(text) if text.isdigit() else 0
+    if rows < 1:
+        raise argparse.ArgumentTypeError(f"rows must be a positive integer, got {text!r}")
+    return rows
+
+
 if __name__ == "__main__":
-    main([int(rows) for rows in sys.argv[1:]] or [1024, 4096])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="*", type=positive_rows, default=[1024, 4096],
+                        help="tile rows to time (default 1024 4096); 1024 columns, batch 256")
+    main(parser.parse_args().rows)
